@@ -1,0 +1,20 @@
+"""The data contract shared by producers, the sink and the tests: topics, envelope, payloads."""
+
+from services.contract.envelope import SCHEMA_VERSION, Envelope, decode, encode
+from services.contract.payloads import CryptoPrice, GithubEvent, WeatherObservation
+from services.contract.streams import STREAMS, Stream, StreamName, dlq_topic, stream_for_topic
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "STREAMS",
+    "CryptoPrice",
+    "Envelope",
+    "GithubEvent",
+    "Stream",
+    "StreamName",
+    "WeatherObservation",
+    "decode",
+    "dlq_topic",
+    "encode",
+    "stream_for_topic",
+]

@@ -1,0 +1,105 @@
+"""The three streams: topic names, raw tables, payload models and natural keys in one registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from services.contract.payloads import CryptoPrice, GithubEvent, WeatherObservation
+
+
+class StreamName(StrEnum):
+    CRYPTO = "crypto"
+    GITHUB = "github"
+    WEATHER = "weather"
+
+
+def key_timestamp(ts: datetime) -> str:
+    """Canonical UTC text for timestamps inside natural keys: 2026-03-12T16:45:00Z."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _crypto_key(p: Any) -> str:
+    return f"{p.coin_id}:{int(p.source_updated_at.timestamp())}"
+
+
+def _github_key(p: Any) -> str:
+    return str(p.event_id)
+
+
+def _weather_key(p: Any) -> str:
+    return f"{p.city_id}:{key_timestamp(p.observed_at)}"
+
+
+def _crypto_observed(p: Any) -> datetime:
+    return p.source_updated_at  # type: ignore[no-any-return]
+
+
+def _github_observed(p: Any) -> datetime:
+    return p.created_at  # type: ignore[no-any-return]
+
+
+def _weather_observed(p: Any) -> datetime:
+    return p.observed_at  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: StreamName
+    base_topic: str
+    raw_table: str
+    payload_model: type[BaseModel]
+    key_of: Callable[[Any], str]
+    """Natural key: the Kafka message key and the raw table's unique key."""
+    observed_at_of: Callable[[Any], datetime]
+    """When the observation happened at the source (the envelope's observed_at)."""
+
+    def topic(self, namespace: str = "") -> str:
+        return f"{namespace}{self.base_topic}"
+
+    def dlq(self, namespace: str = "") -> str:
+        return dlq_topic(self.topic(namespace))
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+STREAMS: dict[StreamName, Stream] = {
+    StreamName.CRYPTO: Stream(
+        StreamName.CRYPTO,
+        "crypto_prices",
+        "raw_crypto_prices",
+        CryptoPrice,
+        _crypto_key,
+        _crypto_observed,
+    ),
+    StreamName.GITHUB: Stream(
+        StreamName.GITHUB,
+        "github_events",
+        "raw_github_events",
+        GithubEvent,
+        _github_key,
+        _github_observed,
+    ),
+    StreamName.WEATHER: Stream(
+        StreamName.WEATHER,
+        "weather_data",
+        "raw_weather_data",
+        WeatherObservation,
+        _weather_key,
+        _weather_observed,
+    ),
+}
+
+
+def stream_for_topic(topic: str, namespace: str = "") -> Stream:
+    for stream in STREAMS.values():
+        if stream.topic(namespace) == topic:
+            return stream
+    raise KeyError(f"no stream publishes to topic {topic!r}")

@@ -1,0 +1,84 @@
+"""Shared fixtures: the real local PostgreSQL and Kafka (started or reused by `datastack infra up`),
+with per-test isolation: a fresh database and a unique topic namespace per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from services.config import KafkaSettings, PostgresSettings
+from services.infra import local
+from services.infra.local import LocalInfra
+from services.infra.topics import ensure_topics
+
+
+@pytest.fixture(scope="session")
+def infra() -> LocalInfra:
+    """Start (or reuse) the local servers once per test session."""
+    started = local.up()
+    os.environ.update(started.env())
+    return started
+
+
+@pytest.fixture
+def kafka_settings(infra: LocalInfra) -> KafkaSettings:
+    """Settings whose topics (and DLQs) are private to this test."""
+    settings = KafkaSettings(
+        bootstrap_servers=infra.kafka_bootstrap,
+        topic_namespace=f"t{uuid.uuid4().hex[:10]}.",
+    )
+    ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture
+def pg_settings(infra: LocalInfra) -> Iterator[PostgresSettings]:
+    """A fresh, empty database owned by the application role, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = infra.postgres.conninfo("postgres", superuser=True)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(name), sql.Identifier(infra.postgres.user)
+            )
+        )
+    yield PostgresSettings(
+        host=infra.postgres.host,
+        port=infra.postgres.port,
+        db=name,
+        user=infra.postgres.user,
+        password=infra.postgres.password,  # type: ignore[arg-type]
+        sslmode="disable",
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def service_env(
+    kafka: KafkaSettings | None = None, pg: PostgresSettings | None = None, **extra: str
+) -> dict[str, str]:
+    """Environment for running a `datastack` subcommand as a real subprocess."""
+    env = dict(os.environ)
+    if kafka is not None:
+        env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
+        env["KAFKA_TOPIC_NAMESPACE"] = kafka.topic_namespace
+    if pg is not None:
+        env.update(
+            {
+                "POSTGRES_HOST": pg.host,
+                "POSTGRES_PORT": str(pg.port),
+                "POSTGRES_DB": pg.db,
+                "POSTGRES_USER": pg.user,
+                "POSTGRES_PASSWORD": pg.password.get_secret_value(),
+                "POSTGRES_SSLMODE": pg.sslmode,
+            }
+        )
+    env.setdefault("LOG_FORMAT", "json")
+    env["METRICS_PORT"] = "0"
+    env.update(extra)
+    return env
