@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException, NewTopic
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from services.config import KafkaSettings
 from services.contract import STREAMS
