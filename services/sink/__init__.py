@@ -1,0 +1,1 @@
+"""Kafka -> PostgreSQL sink: raw tables, exactly one row per valid message."""
