@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -29,7 +30,7 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-def migrate(conn: psycopg.Connection[object]) -> list[str]:
+def migrate(conn: psycopg.Connection[Any]) -> list[str]:
     """Apply pending migrations; returns the names applied. Safe to call from many processes."""
     applied: list[str] = []
     with conn.transaction():
@@ -45,8 +46,6 @@ def migrate(conn: psycopg.Connection[object]) -> list[str]:
                 continue
             log.info("applying migration", extra={"migration": name})
             conn.execute(text.encode())  # bytes: sent as a simple query, several statements allowed
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
-            )
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
             applied.append(name)
     return applied

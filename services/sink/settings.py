@@ -1,0 +1,34 @@
+"""Sink settings (environment variables prefixed SINK_)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.contract.envelope import DEFAULT_MAX_MESSAGE_BYTES
+
+
+class SinkSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_prefix="SINK_")
+
+    group_id: str = Field("datastack-sink", min_length=1)
+    """SINK_GROUP_ID: Kafka consumer group."""
+    batch_max_messages: int = Field(5000, ge=1, le=100_000)
+    """SINK_BATCH_MAX_MESSAGES: a batch is written when it has this many messages..."""
+    batch_max_wait_ms: int = Field(250, ge=1, le=60_000)
+    """SINK_BATCH_MAX_WAIT_MS: ...or when its first message has waited this long."""
+    max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, ge=1024)
+    """SINK_MAX_MESSAGE_BYTES: larger messages are dead-lettered as oversize."""
+    queued_max_kbytes: int = Field(16_384, ge=1024)
+    """SINK_QUEUED_MAX_KBYTES: librdkafka prefetch bound (keeps memory flat under a backlog)."""
+    retry_initial_s: float = Field(0.5, gt=0)
+    """SINK_RETRY_INITIAL_S: first backoff after a database error."""
+    retry_max_s: float = Field(15.0, gt=0)
+    """SINK_RETRY_MAX_S: backoff cap while the database is unavailable."""
+    session_timeout_ms: int = Field(45_000, ge=6_000, le=300_000)
+    """SINK_SESSION_TIMEOUT_MS: how long a crashed member keeps its partitions before a rebalance."""
+    group_instance_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    """SINK_GROUP_INSTANCE_ID: static membership (e.g. the StatefulSet pod name): a restarted pod
+    gets its partitions back at once instead of waiting for the session timeout."""
+    statistics_interval_ms: int = Field(5000, ge=0)
+    """SINK_STATISTICS_INTERVAL_MS: how often consumer lag is refreshed (0 disables)."""

@@ -1,0 +1,162 @@
+"""Faults: kill -9 mid-batch, PostgreSQL going away, the broker restarting. Always exactly N rows.
+
+PostgreSQL and Kafka faults use private servers (own ports, own data under tmp_path) so stopping
+them cannot disturb other tests sharing the session's servers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from services.config import KafkaSettings, PostgresSettings
+from services.infra.kafka import LocalKafka
+from services.infra.paths import state_dir
+from services.infra.postgres import LocalPostgres
+from services.infra.topics import ensure_topics
+from tests.conftest import service_env
+from tests.sink.conftest import total_rows
+from tests.support import messages
+from tests.support.proc import ServiceProcess, free_port
+from tests.support.wait import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_kill_9_mid_stream_three_times_still_exactly_n(
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    sink_env: dict[str, str],
+    wait_for_rows: Callable[..., int],
+    wait_caught_up: Callable[[], None],
+) -> None:
+    n = 40_000
+    messages.produce(kafka_settings, messages.mixed(n))
+    env = {**sink_env, "SINK_BATCH_MAX_MESSAGES": "250"}
+    killed_at = []
+    for round_ in range(1, 4):
+        with ServiceProcess(["sink"], env) as sink:
+            target = total_rows(pg_settings) + 2000
+            wait_for_rows(target)
+            sink.kill9()
+            killed_at.append(total_rows(pg_settings))
+    assert killed_at[-1] < n, f"the sink finished before the last kill: {killed_at}"
+    with ServiceProcess(["sink"], env) as sink:
+        wait_for_rows(n)
+        wait_caught_up()
+        assert total_rows(pg_settings) == n
+        assert sink.metric("datastack_sink_dead_lettered_total") == 0
+        assert sink.stop() == 0
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        dupes = conn.execute(
+            "SELECT (SELECT count(*) - count(DISTINCT natural_key) FROM raw_crypto_prices)"
+            " + (SELECT count(*) - count(DISTINCT natural_key) FROM raw_github_events)"
+            " + (SELECT count(*) - count(DISTINCT natural_key) FROM raw_weather_data)"
+        ).fetchone()
+        assert dupes == (0,)
+
+
+@pytest.fixture
+def private_pg() -> Iterator[tuple[LocalPostgres, PostgresSettings]]:
+    # Under the state dir, not pytest's tmp: the server runs as `postgres`, which cannot enter
+    # root's private /tmp/pytest-of-root.
+    root = state_dir() / "scratch" / uuid.uuid4().hex[:8]
+    server = LocalPostgres(port=free_port(), root=root)
+    info = server.up()
+    yield (
+        server,
+        PostgresSettings(
+            host=info.host,
+            port=info.port,
+            db="datastack",
+            user=info.user,
+            password=info.password,
+            sslmode="disable",
+        ),
+    )  # type: ignore[arg-type]
+    server.down()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgres_outage_pauses_then_resumes_with_nothing_lost(
+    kafka_settings: KafkaSettings,
+    private_pg: tuple[LocalPostgres, PostgresSettings],
+    wait_caught_up: Callable[[], None],
+    sink_env: dict[str, str],
+) -> None:
+    server, pg = private_pg
+    n = 20_000
+    messages.produce(kafka_settings, messages.mixed(n))
+    env = {
+        **service_env(kafka_settings, pg),
+        "SINK_GROUP_ID": sink_env["SINK_GROUP_ID"],
+        "SINK_BATCH_MAX_MESSAGES": "250",
+        "SINK_RETRY_MAX_S": "1",
+    }
+    with ServiceProcess(["sink"], env) as sink:
+        wait_until(lambda: total_rows(pg), lambda c: c >= 2000, what="first rows", interval=0.05)
+        server.stop("immediate")  # a crash, not a polite shutdown
+        wait_until(lambda: sink.metric("datastack_sink_paused"), lambda v: v == 1, what="sink paused")
+        errors_while_down = wait_until(
+            lambda: sink.metric("datastack_sink_db_errors_total"), lambda v: v >= 3, what="retries"
+        )
+        assert sink.alive()
+        assert _rss_mb(sink.proc.pid) < 300
+        server.start()
+        wait_until(lambda: total_rows(pg), lambda c: c >= n, timeout=120, what=f"{n} rows")
+        wait_caught_up()
+        assert total_rows(pg) == n
+        assert sink.metric("datastack_sink_paused") == 0
+        # Backoff, not a busy loop: a few retries per second at most.
+        assert errors_while_down < 50
+        assert sink.stop() == 0
+
+
+@pytest.fixture
+def private_kafka(tmp_path: Path) -> Iterator[tuple[LocalKafka, KafkaSettings]]:
+    broker = LocalKafka(port=free_port(), root=tmp_path)
+    settings = KafkaSettings(bootstrap_servers=broker.up(), topic_namespace="")
+    ensure_topics(settings)
+    yield broker, settings
+    broker.down()
+
+
+def test_broker_restart_resumes(
+    private_kafka: tuple[LocalKafka, KafkaSettings],
+    pg_settings: PostgresSettings,
+    wait_for_rows: Callable[..., int],
+) -> None:
+    broker, kafka = private_kafka
+    env = service_env(kafka, pg_settings, SINK_GROUP_ID=f"sink-{uuid.uuid4().hex[:8]}")
+    with ServiceProcess(["sink"], env) as sink:
+        messages.produce(kafka, messages.mixed(3000))
+        wait_for_rows(3000)
+        broker.restart()
+        messages.produce(kafka, messages.mixed(3000, start=3000))
+        wait_for_rows(6000, timeout=120)
+        topics = ["crypto_prices", "github_events", "weather_data"]
+        wait_until(
+            lambda: messages.group_caught_up(kafka, env["SINK_GROUP_ID"], topics),
+            timeout=60,
+            what="offsets committed after the restart",
+        )
+        assert total_rows(pg_settings) == 6000
+        assert sink.alive()
+        assert sink.stop() == 0
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        assert conn.execute(
+            sql.SQL("SELECT count(DISTINCT natural_key) FROM raw_github_events")
+        ).fetchone() == (2000,)
