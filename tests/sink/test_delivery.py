@@ -66,7 +66,8 @@ def test_n_valid_messages_become_n_rows_and_a_replay_adds_none(
         assert row[0] == row[2] == "bitcoin"
         assert row[1] > 0
         assert row[3] == STREAMS[messages.StreamName.CRYPTO].topic(kafka_settings.topic_namespace)
-        assert row[4] and row[5]
+        assert row[4]
+        assert row[5]
         city = conn.execute("SELECT DISTINCT city_name FROM raw_weather_data").fetchone()
         assert city == ("São Paulo",)
 

@@ -47,7 +47,7 @@ def test_kill_9_mid_stream_three_times_still_exactly_n(
     messages.produce(kafka_settings, messages.mixed(n))
     env = {**sink_env, "SINK_BATCH_MAX_MESSAGES": "250"}
     killed_at = []
-    for round_ in range(1, 4):
+    for _ in range(3):
         with ServiceProcess(["sink"], env) as sink:
             target = total_rows(pg_settings) + 2000
             wait_for_rows(target)
