@@ -150,8 +150,13 @@ class Sink:
         wait_s = self.cfg.batch_max_wait_ms / 1000
         deadline: float | None = None
         while len(batch) < self.cfg.batch_max_messages and not self.stop.is_set():
-            timeout = 0.5 if deadline is None else max(0.0, deadline - time.monotonic())
-            msgs = self.consumer.consume(self.cfg.batch_max_messages - len(batch), timeout)
+            if deadline is None:
+                # consume(n, t) blocks until n messages or t: ask for one, so the batch window
+                # starts at the first message instead of after an idle timeout.
+                msgs = self.consumer.consume(1, 0.5)
+            else:
+                timeout = max(0.0, deadline - time.monotonic())
+                msgs = self.consumer.consume(self.cfg.batch_max_messages - len(batch), timeout)
             for msg in msgs:
                 err = msg.error()
                 if err is None:

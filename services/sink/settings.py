@@ -15,7 +15,7 @@ class SinkSettings(BaseSettings):
     """SINK_GROUP_ID: Kafka consumer group."""
     batch_max_messages: int = Field(5000, ge=1, le=100_000)
     """SINK_BATCH_MAX_MESSAGES: a batch is written when it has this many messages..."""
-    batch_max_wait_ms: int = Field(250, ge=1, le=60_000)
+    batch_max_wait_ms: int = Field(100, ge=1, le=60_000)
     """SINK_BATCH_MAX_WAIT_MS: ...or when its first message has waited this long."""
     max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, ge=1024)
     """SINK_MAX_MESSAGE_BYTES: larger messages are dead-lettered as oversize."""
