@@ -39,6 +39,7 @@ class LazyGroup(click.Group):
         "sink": "services.sink.cli:sink",
         "sync": "services.lake.cli:sync",
         "lake": "services.lake.cli:lake",
+        "dev": "services.devstack:dev",
     },
 )
 def cli() -> None:

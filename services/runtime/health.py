@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -14,15 +15,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 class Health:
     """Liveness = the main loop ticked recently; readiness = the service says its deps are usable."""
 
-    def __init__(self, stall_after_s: float) -> None:
+    def __init__(self, stall_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._stall_after_s = stall_after_s
-        self._last_tick = time.monotonic()
+        self._clock = clock
+        self._last_tick = clock()
         self._ready = False
         self._detail: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def tick(self) -> None:
-        self._last_tick = time.monotonic()
+        self._last_tick = self._clock()
 
     def set_ready(self, ready: bool, **detail: Any) -> None:
         with self._lock:
@@ -30,7 +32,7 @@ class Health:
             self._detail = detail
 
     def liveness(self) -> tuple[bool, dict[str, Any]]:
-        age = time.monotonic() - self._last_tick
+        age = self._clock() - self._last_tick
         return age < self._stall_after_s, {"last_tick_age_s": round(age, 3)}
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
