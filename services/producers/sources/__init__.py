@@ -1,0 +1,1 @@
+"""One module per API: pure parsers (response JSON -> payloads + rejections) and the live fetchers."""
