@@ -1,0 +1,270 @@
+"""Reusable helpers for running the dbt project against real PostgreSQL and DuckLake.
+
+The same functions serve the dbt tests here and the end-to-end tests that feed the project rows which
+went through the real pipeline (producers -> Kafka -> sink -> syncer):
+
+    env = dbt_env(pg_settings)                                         # target postgres
+    env = dbt_env(pg_settings, lake_catalog_db="lake_x", data_path=p)  # target lake
+    run_dbt(["build"], env)                                            # raises DbtError with output
+
+dbt runs as a subprocess of the project's own virtualenv, exactly as `make dbt-build` runs it, so the
+test process never shares dbt's global state or a DuckDB handle with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from services.config import PostgresSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DBT_BIN = Path(sys.executable).with_name("dbt")
+RAW_TABLES = ("raw_crypto_prices", "raw_github_events", "raw_weather_data")
+DUCKDB_EXTENSIONS = ("ducklake", "postgres")
+
+
+class DbtError(AssertionError):
+    """A dbt command exited non-zero; the message carries its output."""
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    args: list[str]
+    returncode: int
+    output: str
+    target_path: Path
+    run_results: dict[str, Any] = field(default_factory=dict)
+
+    def statuses(self) -> dict[str, str]:
+        """unique_id -> status ('success', 'pass', 'warn', 'error', 'fail', 'skipped')."""
+        return {r["unique_id"]: r["status"] for r in self.run_results.get("results", [])}
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.target_path / "manifest.json").read_text())  # type: ignore[no-any-return]
+
+
+# -- offline DuckDB extensions --------------------------------------------------------------------
+
+
+def install_duckdb_extensions(names: Sequence[str] = DUCKDB_EXTENSIONS) -> None:
+    """Install DuckDB extensions from their PyPI packages into DuckDB's extension directory.
+
+    Nothing is downloaded: `duckdb_extensions.import_extension` runs `INSTALL '<file>'` on the
+    extension binary shipped in `duckdb-extension-<name>`. dbt-duckdb then only LOADs them
+    (the profile turns autoinstall off and autoload on). Idempotent and cheap when already installed.
+    """
+    import duckdb_extensions
+
+    con = duckdb.connect()
+    try:
+        installed = {
+            row[0]
+            for row in con.execute(
+                "SELECT extension_name FROM duckdb_extensions() WHERE installed"
+            ).fetchall()
+        }
+        for name in names:
+            # DuckDB lists the postgres extension as postgres_scanner.
+            if name in installed or f"{name}_scanner" in installed:
+                continue
+            duckdb_extensions.import_extension(name, con=con)
+    finally:
+        con.close()
+
+
+# -- environment and invocation -------------------------------------------------------------------
+
+
+def dbt_env(
+    pg: PostgresSettings,
+    lake_catalog_db: str | None = None,
+    data_path: str | Path | None = None,
+    schema: str = "analytics",
+    *,
+    target: str | None = None,
+    duckdb_path: str | Path | None = None,
+    artifacts_dir: str | Path | None = None,
+    threads: int | None = None,
+) -> dict[str, str]:
+    """The environment the dbt profile reads, for `pg` (raw tables) and optionally a DuckLake.
+
+    `target` defaults to `lake` when a catalog database is given, else `postgres`. `artifacts_dir`
+    (holding target/, logs/ and dbt-duckdb's file unless `duckdb_path` says otherwise) defaults to
+    a fresh temp folder, so concurrent runs never share dbt's partial-parse state or the DuckDB
+    file (which DuckDB locks).
+    """
+    if target is None:
+        target = "lake" if lake_catalog_db else "postgres"
+    if target == "lake" and (lake_catalog_db is None or data_path is None):
+        raise ValueError("the lake target needs lake_catalog_db and data_path")
+    artifacts = Path(artifacts_dir or tempfile.mkdtemp(prefix="dbt-"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        {
+            "DBT_TARGET": target,
+            "DBT_SCHEMA": schema,
+            "POSTGRES_HOST": pg.host,
+            "POSTGRES_PORT": str(pg.port),
+            "POSTGRES_DB": pg.db,
+            "POSTGRES_USER": pg.user,
+            "POSTGRES_PASSWORD": pg.password.get_secret_value(),
+            "POSTGRES_SSLMODE": pg.sslmode,
+            "DBT_TARGET_PATH": str(artifacts / "target"),
+            "DBT_LOG_PATH": str(artifacts / "logs"),
+            "DBT_DUCKDB_PATH": str(duckdb_path or artifacts / "dbt.duckdb"),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_USE_COLORS": "false",
+            "DBT_PRINTER_WIDTH": "120",
+        }
+    )
+    if lake_catalog_db is not None:
+        env["DUCKLAKE_CATALOG_DB"] = lake_catalog_db
+    if data_path is not None:
+        env["DATA_PATH"] = str(data_path)
+    if threads is not None:
+        env["DBT_THREADS"] = str(threads)
+    return env
+
+
+def run_dbt(
+    args: Sequence[str],
+    env: dict[str, str],
+    *,
+    check: bool = True,
+    timeout: float = 600,
+    project_dir: Path = DBT_PROJECT_DIR,
+) -> DbtResult:
+    """Run `dbt <args>` for the project with `env` (see `dbt_env`); raise DbtError on failure."""
+    target_path = Path(env["DBT_TARGET_PATH"])
+    cmd = [
+        str(DBT_BIN),
+        *args,
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target",
+        env["DBT_TARGET"],
+    ]
+    run_results_file = target_path / "run_results.json"
+    run_results_file.unlink(missing_ok=True)
+    proc = subprocess.run(
+        cmd, env=env, cwd=project_dir, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    output = proc.stdout + proc.stderr
+    run_results = json.loads(run_results_file.read_text()) if run_results_file.exists() else {}
+    result = DbtResult(list(args), proc.returncode, output, target_path, run_results)
+    if check and proc.returncode != 0:
+        raise DbtError(f"dbt {' '.join(args)} exited {proc.returncode}:\n{output[-20000:]}")
+    return result
+
+
+# -- databases ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def fresh_database(admin_conninfo: str, owner: str, prefix: str = "t") -> Iterator[str]:
+    """Create an empty PostgreSQL database owned by `owner`, drop it (forcefully) afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner))
+        )
+    try:
+        yield name
+    finally:
+        with psycopg.connect(admin_conninfo, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def pg_query(pg: PostgresSettings, query: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of `query` on the raw database as dicts."""
+    with psycopg.connect(pg.conninfo(), row_factory=dict_row) as conn:
+        return conn.execute(query.encode(), params).fetchall()  # type: ignore[arg-type]
+
+
+# -- DuckLake -------------------------------------------------------------------------------------
+
+
+def _postgres_secret_sql(pg: PostgresSettings) -> str:
+    def lit(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    return (
+        "CREATE OR REPLACE SECRET __default_postgres (TYPE postgres, "
+        f"HOST {lit(pg.host)}, PORT {int(pg.port)}, USER {lit(pg.user)}, "
+        f"PASSWORD {lit(pg.password.get_secret_value())})"
+    )
+
+
+@contextmanager
+def lake_connection(
+    pg: PostgresSettings, catalog_db: str, data_path: str | Path, *, attach_raw: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB with the DuckLake attached as `lake` (as the dbt profile attaches it) and,
+    with `attach_raw`, the raw PostgreSQL database attached read-only as `pg`."""
+    install_duckdb_extensions()
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": True})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(_postgres_secret_sql(pg))
+        path = str(data_path).replace("'", "''")
+        con.execute(f"ATTACH 'ducklake:postgres:dbname={catalog_db}' AS lake (DATA_PATH '{path}')")
+        if attach_raw:
+            con.execute(f"ATTACH 'dbname={pg.db}' AS pg (TYPE postgres, READ_ONLY)")
+        yield con
+    finally:
+        con.close()
+
+
+def sync_raw_to_lake(pg: PostgresSettings, catalog_db: str, data_path: str | Path) -> dict[str, int]:
+    """Stand-in for the lake syncer: copy raw rows not yet in the lake (by ingest_seq) from the
+    PostgreSQL raw tables into `lake.main.<same table>`, creating the tables on first use with the
+    same columns (payload as JSON). Returns rows copied per table."""
+    copied: dict[str, int] = {}
+    with lake_connection(pg, catalog_db, data_path, attach_raw=True) as con:
+        for table in RAW_TABLES:
+            # Table names come from RAW_TABLES, never from input; values are bound parameters.
+            lake_table, pg_table = f"lake.main.{table}", f"pg.public.{table}"
+            con.execute(f"CREATE TABLE IF NOT EXISTS {lake_table} AS SELECT * FROM {pg_table} LIMIT 0")  # noqa: S608
+            row = con.execute(f"SELECT coalesce(max(ingest_seq), 0) FROM {lake_table}").fetchone()  # noqa: S608
+            watermark = row[0] if row else 0
+            before = con.execute(f"SELECT count(*) FROM {lake_table}").fetchone()  # noqa: S608
+            con.execute(
+                f"INSERT INTO {lake_table} SELECT * FROM {pg_table} WHERE ingest_seq > ? ORDER BY ingest_seq",  # noqa: S608
+                [watermark],
+            )
+            after = con.execute(f"SELECT count(*) FROM {lake_table}").fetchone()  # noqa: S608
+            copied[table] = (after[0] if after else 0) - (before[0] if before else 0)
+    return copied
+
+
+def lake_query(
+    pg: PostgresSettings,
+    catalog_db: str,
+    data_path: str | Path,
+    query: str,
+    params: Sequence[Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of `query` against the DuckLake (attached as `lake`) as dicts."""
+    with lake_connection(pg, catalog_db, data_path) as con:
+        cursor = con.execute(query, params or [])
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
