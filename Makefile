@@ -36,7 +36,7 @@ $(SETUP_STAMP): pyproject.toml uv.lock services/infra/kafka-pom.xml
 	@command -v $(UV) >/dev/null || { echo ">> installing uv"; python3 -m pip install -q uv; }
 	$(UV) sync --frozen
 	$(BIN)/python -c "from services.infra.kafka import fetch_kafka; print('kafka jars:', fetch_kafka())"
-	$(BIN)/python -m services.lake.extensions
+	$(BIN)/python -c "import duckdb; from services.lake.connect import ensure_extensions; ensure_extensions(duckdb.connect(), ('ducklake', 'postgres', 'httpfs'))"
 	@touch $@
 
 ##@ Development
@@ -75,12 +75,12 @@ contract: setup ## Regenerate the JSON Schemas of the data contract.
 ##@ dbt
 
 .PHONY: dbt-build
-dbt-build: setup infra-up ## dbt build on TARGET=postgres|lake against the local stack.
-	$(BIN)/python -m tests.dbt.cli build --target $(TARGET)
+dbt-build: setup ## dbt build on TARGET=postgres|lake against the local stack (make infra-up; lake needs `datastack sync`).
+	eval "$$($(BIN)/datastack infra up)" && cd dbt_project && ../$(BIN)/dbt build --target $(TARGET) --profiles-dir .
 
 .PHONY: dbt-parse
-dbt-parse: setup ## Write dbt_project/target/manifest.json (the Dagster image carries it).
-	$(BIN)/python -m tests.dbt.cli parse
+dbt-parse: setup ## Write dbt_project/target/manifest.json for TARGET (no database needed; the Dagster image carries it).
+	cd dbt_project && ../$(BIN)/dbt parse --target $(TARGET) --profiles-dir .
 
 ##@ Test
 

@@ -235,25 +235,18 @@ def lake_connection(
 
 
 def sync_raw_to_lake(pg: PostgresSettings, catalog_db: str, data_path: str | Path) -> dict[str, int]:
-    """Stand-in for the lake syncer: copy raw rows not yet in the lake (by ingest_seq) from the
-    PostgreSQL raw tables into `lake.main.<same table>`, creating the tables on first use with the
-    same columns (payload as JSON). Returns rows copied per table."""
-    copied: dict[str, int] = {}
-    with lake_connection(pg, catalog_db, data_path, attach_raw=True) as con:
-        for table in RAW_TABLES:
-            # Table names come from RAW_TABLES, never from input; values are bound parameters.
-            lake_table, pg_table = f"lake.main.{table}", f"pg.public.{table}"
-            con.execute(f"CREATE TABLE IF NOT EXISTS {lake_table} AS SELECT * FROM {pg_table} LIMIT 0")  # noqa: S608
-            row = con.execute(f"SELECT coalesce(max(ingest_seq), 0) FROM {lake_table}").fetchone()  # noqa: S608
-            watermark = row[0] if row else 0
-            before = con.execute(f"SELECT count(*) FROM {lake_table}").fetchone()  # noqa: S608
-            con.execute(
-                f"INSERT INTO {lake_table} SELECT * FROM {pg_table} WHERE ingest_seq > ? ORDER BY ingest_seq",  # noqa: S608
-                [watermark],
-            )
-            after = con.execute(f"SELECT count(*) FROM {lake_table}").fetchone()  # noqa: S608
-            copied[table] = (after[0] if after else 0) - (before[0] if before else 0)
-    return copied
+    """Copy raw rows not yet in the lake with the real syncer (one cycle of `datastack sync`),
+    creating `lake.main.<raw table>` on first use. Returns rows copied per table."""
+    from services.lake.settings import LakeSettings, SyncSettings
+    from services.lake.syncer import Syncer
+
+    syncer = Syncer(
+        LakeSettings(ducklake_catalog_db=catalog_db, data_path=str(data_path)), pg, SyncSettings()
+    )
+    try:
+        return dict(syncer.run_cycle().rows)
+    finally:
+        syncer.close()
 
 
 def lake_query(
