@@ -7,14 +7,13 @@ import os
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from services.config import KafkaSettings, PostgresSettings
 from services.infra import local
 from services.infra.local import LocalInfra
 from services.infra.topics import ensure_topics
+from tests.support.databases import fresh_database, settings_for
 
 
 @pytest.fixture(scope="session")
@@ -39,24 +38,8 @@ def kafka_settings(infra: LocalInfra) -> KafkaSettings:
 @pytest.fixture
 def pg_settings(infra: LocalInfra) -> Iterator[PostgresSettings]:
     """A fresh, empty database owned by the application role, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = infra.postgres.conninfo("postgres", superuser=True)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(infra.postgres.user)
-            )
-        )
-    yield PostgresSettings(
-        host=infra.postgres.host,
-        port=infra.postgres.port,
-        db=name,
-        user=infra.postgres.user,
-        password=infra.postgres.password,  # type: ignore[arg-type]
-        sslmode="disable",
-    )
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(infra) as name:
+        yield settings_for(infra, name)
 
 
 def service_env(

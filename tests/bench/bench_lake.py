@@ -10,14 +10,11 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from pydantic import SecretStr
 
 from services.config import PostgresSettings
 from services.infra.local import LocalInfra
@@ -27,27 +24,11 @@ from services.lake.syncer import Syncer
 from services.lake.tables import RAW_TABLES
 from services.sink.schema import migrate
 from tests.lake.rawrows import insert_rows
+from tests.support.databases import fresh_database, settings_for
 
 ROWS = 1_000_000
 TABLE = "raw_crypto_prices"
 SMALL_BATCH, SMALL_ROUNDS = 50, 40
-
-
-@contextmanager
-def _scratch_database(infra: LocalInfra, prefix: str) -> Iterator[str]:
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = infra.postgres.conninfo("postgres", superuser=True)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(infra.postgres.user)
-            )
-        )
-    try:
-        yield name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _live_files(lake: LakeSettings, pg: PostgresSettings, tables: tuple[str, ...]) -> int:
@@ -84,18 +65,11 @@ def _small_batches(lake: LakeSettings, pg: PostgresSettings, inline_limit: int) 
 
 def run(infra: LocalInfra) -> Iterator[tuple[str, float | int]]:
     with (
-        _scratch_database(infra, "bench_raw") as raw_db,
-        _scratch_database(infra, "bench_lake") as catalog_db,
+        fresh_database(infra, "bench_raw") as raw_db,
+        fresh_database(infra, "bench_lake") as catalog_db,
         tempfile.TemporaryDirectory(prefix="bench-lake-") as tmp,
     ):
-        pg = PostgresSettings(
-            host=infra.postgres.host,
-            port=infra.postgres.port,
-            db=raw_db,
-            user=infra.postgres.user,
-            password=SecretStr(infra.postgres.password),
-            sslmode="disable",
-        )
+        pg = settings_for(infra, raw_db)
         lake = LakeSettings(ducklake_catalog_db=catalog_db, data_path=str(Path(tmp) / "lake"))
         with psycopg.connect(pg.conninfo()) as conn:
             migrate(conn)

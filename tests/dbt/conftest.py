@@ -25,7 +25,6 @@ from tests.dbt import rawdata
 from tests.dbt.helpers import (
     DbtResult,
     dbt_env,
-    fresh_database,
     install_duckdb_extensions,
     lake_connection,
     lake_query,
@@ -33,6 +32,7 @@ from tests.dbt.helpers import (
     run_dbt,
     sync_raw_to_lake,
 )
+from tests.support.databases import fresh_database, settings_for
 
 SCHEMA = "analytics"
 
@@ -109,16 +109,8 @@ def raw_rows() -> rawdata.RawRows:
 @contextmanager
 def raw_database(infra: LocalInfra, rows: rawdata.RawRows) -> Iterator[PostgresSettings]:
     """A fresh database with the raw tables migrated and `rows` inserted; dropped afterwards."""
-    admin = infra.postgres.conninfo("postgres", superuser=True)
-    with fresh_database(admin, infra.postgres.user, prefix="t_dbt") as name:
-        pg = PostgresSettings(
-            host=infra.postgres.host,
-            port=infra.postgres.port,
-            db=name,
-            user=infra.postgres.user,
-            password=infra.postgres.password,  # type: ignore[arg-type]
-            sslmode="disable",
-        )
+    with fresh_database(infra, "t_dbt") as name:
+        pg = settings_for(infra, name)
         with psycopg.connect(pg.conninfo()) as conn:
             migrate(conn)
             rawdata.insert(conn, rows)
@@ -129,8 +121,7 @@ def raw_database(infra: LocalInfra, rows: rawdata.RawRows) -> Iterator[PostgresS
 def fresh_lake(infra: LocalInfra, pg: PostgresSettings, data_path: Path) -> Iterator[Lake]:
     """A fresh DuckLake (own catalog database, data under `data_path`) holding copies of the raw
     tables of `pg`; the catalog database is dropped afterwards."""
-    admin = infra.postgres.conninfo("postgres", superuser=True)
-    with fresh_database(admin, infra.postgres.user, prefix="t_lake") as catalog_db:
+    with fresh_database(infra, "t_lake") as catalog_db:
         data_path.mkdir(parents=True, exist_ok=True)
         sync_raw_to_lake(pg, catalog_db, data_path)
         yield Lake(catalog_db, data_path)

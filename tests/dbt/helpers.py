@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from typing import Any
 
 import duckdb
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
 from services.config import PostgresSettings
@@ -177,21 +175,6 @@ def run_dbt(
 
 
 # -- databases ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(admin_conninfo: str, owner: str, prefix: str = "t") -> Iterator[str]:
-    """Create an empty PostgreSQL database owned by `owner`, drop it (forcefully) afterwards."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner))
-        )
-    try:
-        yield name
-    finally:
-        with psycopg.connect(admin_conninfo, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def pg_query(pg: PostgresSettings, query: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:

@@ -13,8 +13,9 @@ from services.config import KafkaSettings, PostgresSettings
 from services.contract import STREAMS
 from services.infra.local import LocalInfra
 from tests.conftest import service_env
-from tests.dbt.helpers import dbt_env, fresh_database, lake_query, pg_query, run_dbt
+from tests.dbt.helpers import dbt_env, lake_query, pg_query, run_dbt
 from tests.support import messages
+from tests.support.databases import fresh_database
 from tests.support.proc import DATASTACK, ServiceProcess
 from tests.support.wait import wait_until
 
@@ -81,8 +82,7 @@ def test_pipeline_feeds_dbt_on_both_targets(
     }
     assert sum(raw.values()) == expected_rows
 
-    admin = infra.postgres.conninfo("postgres", superuser=True)
-    with fresh_database(admin, infra.postgres.user, prefix="e2e_lake") as catalog:
+    with fresh_database(infra, "e2e_lake") as catalog:
         data_path = tmp_path / "lake"
         sync_env = {**env, "DUCKLAKE_CATALOG_DB": catalog, "DATA_PATH": str(data_path)}
         result = subprocess.run(

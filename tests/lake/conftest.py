@@ -3,14 +3,12 @@ DuckLake per test whose catalog is its own PostgreSQL database and whose files l
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from services.config import PostgresSettings
 from services.infra.local import LocalInfra
@@ -19,6 +17,7 @@ from services.lake.syncer import Syncer
 from services.sink.schema import migrate
 from tests.conftest import service_env
 from tests.lake.helpers import MakeSyncer, sync_settings
+from tests.support.databases import fresh_database
 
 
 @pytest.fixture
@@ -32,17 +31,8 @@ def source_pg(pg_settings: PostgresSettings) -> PostgresSettings:
 @pytest.fixture
 def catalog_db(infra: LocalInfra) -> Iterator[str]:
     """A fresh PostgreSQL database for the DuckLake catalog, owned by the application role."""
-    name = f"t_lake_{uuid.uuid4().hex[:12]}"
-    admin = infra.postgres.conninfo("postgres", superuser=True)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(name), sql.Identifier(infra.postgres.user)
-            )
-        )
-    yield name
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(infra, "t_lake") as name:
+        yield name
 
 
 @pytest.fixture
