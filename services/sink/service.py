@@ -81,6 +81,7 @@ class Sink:
         self.paused = False
         self.carry: list[Message] = []
         """Messages that arrived while waiting for the committer: they start the next batch."""
+        self._stop_deadline: float | None = None
         self.consumer = Consumer(self._consumer_config())
 
     def _consumer_config(self) -> dict[str, Any]:
@@ -173,8 +174,9 @@ class Sink:
             prepared.origins[spec.table].append(msg)
         return prepared
 
-    def _submit(self, batch: PreparedBatch, deadline: float | None = None) -> None:
-        """Hand the batch to the committer; while it is busy or PostgreSQL is down, pause and poll."""
+    def _submit(self, batch: PreparedBatch) -> None:
+        """Hand the batch to the committer; while it is busy or PostgreSQL is down, pause and poll.
+        After SIGTERM this gives up at the shutdown deadline (the batch is simply redelivered)."""
         while not self.committer.submit(batch, timeout=0.1):
             self._store_completed()
             self._pause(self.committer.db_down.is_set())
@@ -182,7 +184,7 @@ class Sink:
             # assigned meanwhile) is kept for the next batch, never dropped.
             self.carry.extend(self._usable(self.consumer.consume(100, 0.1)))
             self.health.tick()
-            if deadline is not None and time.monotonic() > deadline:
+            if self.stop.is_set() and time.monotonic() > self._shutdown_deadline(half=True):
                 log.warning("abandoning unwritten batch at shutdown; it will be redelivered")
                 return
         self._pause(False)
@@ -212,8 +214,9 @@ class Sink:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Let in-flight batches commit, store their offsets, and make them durable before the new
         # owner starts reading. If PostgreSQL is down this gives up after REVOKE_DRAIN_S: the new
-        # owner re-reads the unwritten tail, and the natural key absorbs any overlap.
-        self.committer.drain(REVOKE_DRAIN_S)
+        # owner re-reads the unwritten tail, and the natural key absorbs any overlap. At shutdown
+        # the committer has already been given its time.
+        self.committer.drain(0.5 if self.stop.is_set() else REVOKE_DRAIN_S)
         self._store_completed()
         self._commit_sync(consumer)
         gone = {(tp.topic, tp.partition) for tp in partitions}
@@ -259,14 +262,23 @@ class Sink:
                 if part != "-1" and lag >= 0:
                     m.LAG.labels(topic, part).set(lag)
 
+    def _shutdown_deadline(self, half: bool = False) -> float:
+        """When in-flight writes must be done (or abandoned) after a stop request: SHUTDOWN_TIMEOUT_S
+        minus time kept for the final commit and close; `half` is the share for the last submit."""
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + max(1.0, self.shutdown_timeout_s - 5.0)
+        if half:
+            return self._stop_deadline - max(0.5, (self.shutdown_timeout_s - 5.0) / 2)
+        return self._stop_deadline
+
     def _shutdown(self) -> None:
         started = time.monotonic()
-        budget = max(1.0, self.shutdown_timeout_s - 5.0)  # keep time for the commit and close
+        self.stop.set("shutdown")  # also when the loop ended by an exception: bounds every wait below
         log.info("sink stopping: writing the in-flight batch and committing offsets")
         if self.carry:
-            self._submit(self._prepare(self.carry), deadline=started + budget / 2)
+            self._submit(self._prepare(self.carry))
             self.carry = []
-        self.committer.stop(timeout=max(0.5, started + budget - time.monotonic()))
+        self.committer.stop(timeout=max(0.5, self._shutdown_deadline() - time.monotonic()))
         self._store_completed()
         self._commit_sync(self.consumer)
         self.consumer.close()  # leaves the group; the cooperative revoke commits again

@@ -7,6 +7,7 @@ them cannot disturb other tests sharing the session's servers.
 from __future__ import annotations
 
 import shutil
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -122,6 +123,40 @@ def test_postgres_outage_pauses_then_resumes_with_nothing_lost(
         assert sink.metric("datastack_sink_paused") == 0
         # Backoff, not a busy loop: a few retries per second at most.
         assert errors_while_down < 50
+        assert sink.stop() == 0
+
+
+def test_sigterm_while_postgres_is_down_exits_in_time_and_loses_nothing(
+    kafka_settings: KafkaSettings,
+    private_pg: tuple[LocalPostgres, PostgresSettings],
+    wait_caught_up: Callable[[], None],
+    sink_env: dict[str, str],
+) -> None:
+    server, pg = private_pg
+    n = 6000
+    messages.produce(kafka_settings, messages.mixed(n))
+    env = {
+        **service_env(kafka_settings, pg),
+        "SINK_GROUP_ID": sink_env["SINK_GROUP_ID"],
+        "SINK_BATCH_MAX_MESSAGES": "250",
+        "SINK_SESSION_TIMEOUT_MS": "6000",
+        "SHUTDOWN_TIMEOUT_S": "8",
+    }
+    with ServiceProcess(["sink"], env) as sink:
+        wait_until(lambda: total_rows(pg), lambda c: c >= 500, what="first rows", interval=0.05)
+        server.stop("immediate")
+        wait_until(lambda: sink.metric("datastack_sink_paused"), lambda v: v == 1, what="sink paused")
+        code, seconds = sink.stopped_within(signal.SIGTERM, timeout=30)
+        assert code == 0, sink.logs()[-3000:]
+        # SHUTDOWN_TIMEOUT_S bounds the flush; a little slack for leaving the group and exiting.
+        assert seconds < 8 + 3, f"took {seconds:.1f}s to stop with the database down"
+    server.start()
+    written = total_rows(pg)
+    assert written < n
+    with ServiceProcess(["sink"], env) as sink:  # the abandoned batches are redelivered
+        wait_until(lambda: total_rows(pg), lambda c: c >= n, timeout=120, what=f"{n} rows")
+        wait_caught_up()
+        assert total_rows(pg) == n
         assert sink.stop() == 0
 
 
