@@ -2,7 +2,8 @@
 
 Decoding (Python, on the consumer thread) and writing (mostly PostgreSQL's work, in another
 process) overlap: while batch N is being COPY'd and committed here, the consumer thread decodes
-batch N+1. The hand-off queue holds one batch, so at most two batches are ever in memory.
+batch N+1. The hand-off queue holds one batch; with the one being written, the one the consumer thread is
+handing over and its carry-over (see service.py) at most four batches are in memory.
 
 A batch is written in ONE transaction: COPY + INSERT ... ON CONFLICT DO NOTHING per table (rows the
 database refuses become dead letters), the dead letters are published and acknowledged, COMMIT.
@@ -178,7 +179,16 @@ class Committer:
     # -- connection ------------------------------------------------------------------------------
     def _connect(self) -> None:
         conn: psycopg.Connection[Any] = psycopg.connect(
-            self.pg.conninfo(), autocommit=True, connect_timeout=5
+            self.pg.conninfo(),
+            autocommit=True,
+            connect_timeout=5,
+            # A hung statement or a silently vanished server becomes an OperationalError (retried)
+            # instead of a thread blocked forever while the consumer thread waits on it.
+            options=f"-c statement_timeout={self.cfg.statement_timeout_ms}",
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
         )
         migrate(conn)
         writer = RawWriter(conn)

@@ -9,8 +9,9 @@ one row. This thread owns the Kafka consumer; `Committer` (its own thread) owns 
      librdkafka's auto-commit sends them within a second, and revocation/shutdown commit
      synchronously.
 A crash anywhere before 3 replays the batch, and the unique natural key absorbs the replay.
-While PostgreSQL is unavailable the assignment is paused; the consumer keeps polling so it stays
-in the group, and at most two batches are held in memory.
+While PostgreSQL is unavailable, or the committer is busy and a batch is already waiting, the
+assignment is paused; the consumer keeps polling so it stays in the group, and at most four
+batches are held in memory (being written, queued, being handed over, carried over).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Sink:
         self.dlq = DeadLetterPublisher(kafka)
         self.committer = Committer(pg, cfg, specs, self.dlq, dead_letter)
         self.assigned: set[tuple[str, int]] = set()
-        self.paused = False
+        self.paused_parts: set[tuple[str, int]] = set()
         self.carry: list[Message] = []
         """Messages that arrived while waiting for the committer: they start the next batch."""
         self._stop_deadline: float | None = None
@@ -179,10 +180,12 @@ class Sink:
         After SIGTERM this gives up at the shutdown deadline (the batch is simply redelivered)."""
         while not self.committer.submit(batch, timeout=0.1):
             self._store_completed()
-            self._pause(self.committer.db_down.is_set())
-            # Serve rebalances and keep group membership; anything that still arrives (a partition
-            # assigned meanwhile) is kept for the next batch, never dropped.
-            self.carry.extend(self._usable(self.consumer.consume(100, 0.1)))
+            room = self.cfg.batch_max_messages - len(self.carry)
+            self._pause(self.committer.db_down.is_set() or room <= 0)
+            # Serve rebalances and keep group membership; what arrives meanwhile starts the next
+            # batch. Once that is full the assignment is paused; a message from a partition assigned
+            # in between may still slip in, and is kept, never dropped.
+            self.carry.extend(self._usable(self.consumer.consume(max(1, min(100, room)), 0.1)))
             self.health.tick()
             if self.stop.is_set() and time.monotonic() > self._shutdown_deadline(half=True):
                 log.warning("abandoning unwritten batch at shutdown; it will be redelivered")
@@ -221,23 +224,27 @@ class Sink:
         self._commit_sync(consumer)
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned -= gone
+        self.paused_parts -= gone
         self.carry = [msg for msg in self.carry if (msg.topic(), msg.partition()) not in gone]
         log.info("partitions revoked", extra={"partitions": _names(partitions)})
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned -= gone
+        self.paused_parts -= gone
         self.carry = [msg for msg in self.carry if (msg.topic(), msg.partition()) not in gone]
         log.warning("partitions lost", extra={"partitions": _names(partitions)})
 
     def _pause(self, pause: bool) -> None:
-        if pause == self.paused:
-            return
-        self.paused = pause
-        m.PAUSED.set(1 if pause else 0)
-        parts = [TopicPartition(t, p) for t, p in self.assigned]
-        if parts:
+        """Pause or resume every assigned partition; re-applied on each call, so partitions
+        assigned while paused get paused too. The metric reports outages only, not the routine
+        back-pressure of a busy committer."""
+        m.PAUSED.set(1 if pause and self.committer.db_down.is_set() else 0)
+        change = (self.assigned - self.paused_parts) if pause else (self.paused_parts & self.assigned)
+        if change:
+            parts = [TopicPartition(t, p) for t, p in change]
             (self.consumer.pause if pause else self.consumer.resume)(parts)
+        self.paused_parts = set(self.assigned) if pause else set()
 
     @staticmethod
     def _commit_sync(consumer: Consumer) -> None:

@@ -30,5 +30,8 @@ class SinkSettings(BaseSettings):
     group_instance_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,200}$")
     """SINK_GROUP_INSTANCE_ID: static membership (e.g. the StatefulSet pod name): a restarted pod
     gets its partitions back at once instead of waiting for the session timeout."""
+    statement_timeout_ms: int = Field(60_000, ge=1_000, le=3_600_000)
+    """SINK_STATEMENT_TIMEOUT_MS: a write that hangs (lock wait, stuck server) is cancelled after this
+    long and retried like any transient database error, instead of stalling the sink silently."""
     statistics_interval_ms: int = Field(5000, ge=0)
     """SINK_STATISTICS_INTERVAL_MS: how often consumer lag is refreshed (0 disables)."""

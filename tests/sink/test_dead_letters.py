@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -92,14 +93,26 @@ def test_poison_is_dead_lettered_with_reason_and_good_messages_land(
     expected: dict[str, list[str]] = {}
     for name, _, _, error_class in cases:
         expected.setdefault(STREAMS[name].topic(ns), []).append(error_class)
+    produced = Counter(STREAMS[name].topic(ns) for name, *_ in [*good, *cases])
+    produced[STREAMS[StreamName.WEATHER].topic(ns)] += 1  # the SQL-looking city name
     for topic, classes in expected.items():
+        originals = {
+            (msg.partition(), msg.offset()): msg
+            for msg in messages.read_all(kafka_settings, topic, produced[topic])
+        }
+        assert len(originals) == produced[topic]
         letters = messages.read_all(kafka_settings, f"{topic}.dlq", len(classes))
         assert len(letters) == len(classes)
         seen = []
         for letter in letters:
             headers = {k: v.decode() for k, v in letter.headers()}
             assert headers["dlq.original.topic"] == topic
-            assert int(headers["dlq.original.offset"]) >= 0
+            # The letter points at its poison message and carries its exact key and bytes.
+            original = originals[int(headers["dlq.original.partition"]), int(headers["dlq.original.offset"])]
+            assert (letter.key(), letter.value()) == (original.key(), original.value())
+            assert int(headers["dlq.original.timestamp"]) == original.timestamp()[1]
+            failed_at = datetime.fromisoformat(headers["dlq.failed.at"])
+            assert timedelta(0) <= datetime.now(UTC) - failed_at < timedelta(minutes=5)
             assert headers["dlq.error.reason"]
             seen.append(headers["dlq.error.class"])
         assert sorted(seen) == sorted(classes)

@@ -70,6 +70,44 @@ def test_kill_9_mid_stream_three_times_still_exactly_n(
         assert dupes == (0,)
 
 
+def test_hung_write_holds_bounded_memory_times_out_and_retries(
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    sink_env: dict[str, str],
+    wait_for_rows: Callable[..., int],
+    wait_caught_up: Callable[[], None],
+) -> None:
+    """A write that hangs without an error (here: a lock held by another session) must neither let
+    consumption run ahead without bound nor stall the sink forever."""
+    batch = 250
+    env = {**sink_env, "SINK_BATCH_MAX_MESSAGES": str(batch), "SINK_STATEMENT_TIMEOUT_MS": "1500"}
+    first = messages.mixed(30)
+    rest = messages.mixed(20_000, start=len(first))
+    with ServiceProcess(["sink"], env) as sink:
+        messages.produce(kafka_settings, first)
+        wait_for_rows(len(first))
+        consumed_before = sink.metric("datastack_sink_messages_consumed_total")
+        with psycopg.connect(pg_settings.conninfo()) as locker:
+            # SHARE mode blocks INSERT but not SELECT, so the row counts below still work.
+            locker.execute("LOCK TABLE raw_weather_data IN SHARE MODE")
+            messages.produce(kafka_settings, rest)
+            wait_until(
+                lambda: sink.metric("datastack_sink_db_errors_total", kind="QueryCanceled"),
+                lambda v: v >= 2,
+                what="hung writes cancelled by the statement timeout",
+            )
+            held = sink.metric("datastack_sink_messages_consumed_total") - consumed_before
+            # In memory at most: the batch being written, the queued one, the one being handed
+            # over and the carry-over.
+            assert 0 < held <= 4 * batch
+            assert sink.alive()
+            locker.rollback()
+        wait_for_rows(len(first) + len(rest), timeout=120)
+        wait_caught_up()
+        assert total_rows(pg_settings) == len(first) + len(rest)
+        assert sink.stop() == 0
+
+
 @pytest.fixture
 def private_pg() -> Iterator[tuple[LocalPostgres, PostgresSettings]]:
     # Under the state dir, not pytest's tmp: the server runs as `postgres`, which cannot enter
