@@ -18,9 +18,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.dbt import rawdata
 from tests.dbt.conftest import Built
+from tests.dbt.helpers import DBT_PROJECT_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -67,13 +69,29 @@ def by_key(rows: list[Row], *columns: str) -> dict[tuple[Any, ...], Row]:
     return {tuple(row[c] for c in columns): row for row in rows}
 
 
+def declared_unit_tests() -> list[str]:
+    """Unit test names as written in the YAML files. dbt silently ignores a `unit_tests:` block
+    indented under a model, so the build must run exactly the ones declared at top level, and
+    none may hide under a model."""
+    names = []
+    for path in sorted((DBT_PROJECT_DIR / "models").rglob("*.yml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        names += [t["name"] for t in doc.get("unit_tests", [])]
+        misplaced = [m["name"] for m in doc.get("models", []) if "unit_tests" in m]
+        assert misplaced == [], f"{path}: unit_tests nested under a model are ignored by dbt"
+    return names
+
+
 def test_build_passes_every_model_test_and_unit_test(built: Built) -> None:
     statuses = built.build.statuses()
     kinds = defaultdict(int)
     for unique_id in statuses:
         kinds[unique_id.split(".")[0]] += 1
     assert kinds["model"] == 23
-    assert kinds["unit_test"] >= 20
+    declared = declared_unit_tests()
+    assert len(declared) >= 21
+    ran = {u.rsplit(".", 1)[-1] for u in statuses if u.startswith("unit_test.")}
+    assert ran == set(declared)
     assert kinds["test"] >= 100
     allowed_warnings = set()
     if built.target == "lake":
