@@ -3,7 +3,8 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
-UV ?= uv
+# uv from PATH, else the one pip put into this Python (`python3 -m uv` finds it wherever it landed).
+UV ?= $(shell command -v uv || echo python3 -m uv)
 VENV := .venv
 BIN := $(VENV)/bin
 TARGET ?= postgres
@@ -26,14 +27,17 @@ setup: $(SETUP_STAMP) ## Install everything a fresh machine needs (system packag
 
 $(SETUP_STAMP): pyproject.toml uv.lock services/infra/kafka-pom.xml
 	@missing=""; \
-	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	java_major=$$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p'); \
+	[ "$${java_major:-0}" -ge 17 ] 2>/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	{ $(UV) --version >/dev/null 2>&1 || python3 -m pip --version >/dev/null 2>&1; } || missing="$$missing python3-pip"; \
 	{ command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo ">> installing system packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
-	@command -v $(UV) >/dev/null || { echo ">> installing uv"; python3 -m pip install -q uv; }
+	@$(UV) --version >/dev/null 2>&1 || { echo ">> installing uv"; python3 -m pip install -q uv 2>/dev/null \
+		|| python3 -m pip install -q --user --break-system-packages uv; }
 	$(UV) sync --frozen
 	$(BIN)/python -c "from services.infra.kafka import fetch_kafka; print('kafka jars:', fetch_kafka())"
 	$(BIN)/python -c "import duckdb; from services.lake.connect import ensure_extensions; ensure_extensions(duckdb.connect(), ('ducklake', 'postgres', 'httpfs'))"

@@ -8,9 +8,9 @@ Recipe, for any other DuckDB client (dbt-duckdb, notebooks); `datastack lake env
     ATTACH 'ducklake:postgres:host=<POSTGRES_HOST> port=<POSTGRES_PORT> dbname=<DUCKLAKE_CATALOG_DB>
             user=<POSTGRES_USER> sslmode=<POSTGRES_SSLMODE>' AS lake (DATA_PATH '<DATA_PATH>');
 
-In dbt-duckdb that is `attach: [{path: "ducklake:postgres:host=... dbname=ducklake user=...",
-alias: lake, options: {data_path: "<DATA_PATH>"}}]` with PGPASSWORD in the environment. The alias is
-always `lake` and lake tables live in schema `main` (`lake.main.raw_crypto_prices`).
+dbt-duckdb does not take that recipe: its profile loads `services.lake.dbt_plugin`, which runs the
+same statements as the services on dbt's connection, and attaches `ducklake:datastack_lake`. The
+alias is always `lake` and lake tables live in schema `main` (`lake.main.raw_crypto_prices`).
 
 In-process we do not put credentials in a connection string: DuckDB cannot bind parameters in ATTACH,
 but it can in CREATE SECRET, so the catalog credentials go into a `postgres` secret, the DuckLake
@@ -46,7 +46,8 @@ SOURCE_ALIAS: Final = "source"
 
 _CATALOG_CREDENTIALS: Final = "datastack_catalog_pg"
 _SOURCE_CREDENTIALS: Final = "datastack_source_pg"
-_LAKE_CONFIG: Final = "datastack_lake"
+LAKE_SECRET: Final = "datastack_lake"  # noqa: S105 - a secret's name, not a password
+"""The ducklake secret holding the lake's settings: `ATTACH 'ducklake:datastack_lake' AS lake`."""
 _S3_CREDENTIALS: Final = "datastack_s3"
 _APPLICATION_NAME: Final = "datastack-lake"
 
@@ -68,11 +69,7 @@ def ensure_extensions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> N
             import duckdb_extensions
 
             duckdb_extensions.import_extension(name, con=con)
-        con.execute(f"LOAD {name}")  # names come from the fixed tuple in `_extensions`
-
-
-def _extensions(lake: LakeSettings) -> tuple[str, ...]:
-    return ("ducklake", "postgres", "httpfs") if lake.uses_s3 else ("ducklake", "postgres")
+        con.execute(f"LOAD {name}")  # names come from the fixed tuple in `extensions_for`
 
 
 def _pg_secret(name: str, pg: PostgresSettings) -> Statement:
@@ -113,8 +110,12 @@ def s3_secret(lake: LakeSettings) -> Statement:
     )
 
 
-def lake_statements(lake: LakeSettings, pg: PostgresSettings, *, read_only: bool) -> list[Statement]:
-    """Everything after loading extensions that makes `lake` usable, in order."""
+def extensions_for(lake: LakeSettings) -> tuple[str, ...]:
+    return ("ducklake", "postgres", "httpfs") if lake.uses_s3 else ("ducklake", "postgres")
+
+
+def lake_setup_statements(lake: LakeSettings, pg: PostgresSettings) -> list[Statement]:
+    """Retry settings and secrets, after which `ATTACH 'ducklake:<LAKE_SECRET>'` reaches the lake."""
     statements = [
         Statement("SET ducklake_max_retry_count = ?", (lake.ducklake_max_retry_count,)),
         Statement("SET ducklake_retry_wait_ms = ?", (lake.ducklake_retry_wait_ms,)),
@@ -131,16 +132,22 @@ def lake_statements(lake: LakeSettings, pg: PostgresSettings, *, read_only: bool
     keys = "".join(f", {key} ?" for key, _ in options)
     statements.append(
         Statement(
-            f"CREATE OR REPLACE SECRET {_LAKE_CONFIG} (TYPE ducklake, METADATA_PATH '', "
+            f"CREATE OR REPLACE SECRET {LAKE_SECRET} (TYPE ducklake, METADATA_PATH '', "
             f"METADATA_PARAMETERS MAP {{'TYPE': 'postgres', 'SECRET': '{_CATALOG_CREDENTIALS}'}}{keys})",
             tuple(value for _, value in options),
         )
     )
+    return statements
+
+
+def lake_statements(lake: LakeSettings, pg: PostgresSettings, *, read_only: bool) -> list[Statement]:
+    """Everything after loading extensions that makes `lake` usable, in order."""
+    statements = lake_setup_statements(lake, pg)
     flags = ["READ_ONLY"] if read_only else []
     if lake.ducklake_override_data_path:
         flags.append("OVERRIDE_DATA_PATH true")
     suffix = f" ({', '.join(flags)})" if flags else ""
-    statements.append(Statement(f"ATTACH 'ducklake:{_LAKE_CONFIG}' AS {LAKE_ALIAS}{suffix}"))
+    statements.append(Statement(f"ATTACH 'ducklake:{LAKE_SECRET}' AS {LAKE_ALIAS}{suffix}"))
     return statements
 
 
@@ -162,7 +169,7 @@ def connect(
     """An in-memory DuckDB with the lake attached as `lake` (and the raw database as `source`)."""
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
-        ensure_extensions(con, _extensions(lake))
+        ensure_extensions(con, extensions_for(lake))
         statements = lake_statements(lake, pg, read_only=read_only)
         if attach_source:
             statements += source_statements(pg)

@@ -18,37 +18,43 @@ class ProducerMetrics:
         self.registry = registry
         self._labels = {"producer": producer, "source": source}
         self._polls = Counter(
-            "producer_polls",
+            "datastack_producer_polls",
             "API polls by outcome (ok, not_modified, error)",
             (*labels, "outcome"),
             registry=registry,
         )
         self._produced = Counter(
-            "producer_messages_produced",
+            "datastack_producer_messages_produced",
             "Messages delivered to Kafka (acknowledged)",
             labels,
             registry=registry,
         )
         self._delivery_failures = Counter(
-            "producer_delivery_failures", "Messages Kafka did not acknowledge", labels, registry=registry
+            "datastack_producer_delivery_failures",
+            "Messages Kafka did not acknowledge",
+            labels,
+            registry=registry,
         )
         self._api_errors = Counter(
-            "producer_api_errors",
+            "datastack_producer_api_errors",
             "Failed API requests by status: HTTP code, timeout, connection, parse",
             (*labels, "status"),
             registry=registry,
         )
         self._rejected = Counter(
-            "producer_records_rejected",
+            "datastack_producer_records_rejected",
             "Records the parser rejected (bad shape, contract violation, oversize)",
             (*labels, "reason"),
             registry=registry,
         )
         self._backoff = Counter(
-            "producer_backoff_seconds", "Seconds spent sleeping before retries", labels, registry=registry
+            "datastack_producer_backoff_seconds",
+            "Seconds spent sleeping before retries",
+            labels,
+            registry=registry,
         )
         self._last_success = Gauge(
-            "producer_last_success_timestamp_seconds",
+            "datastack_producer_last_success_timestamp_seconds",
             "Unix time of the last poll that returned usable data",
             labels,
             registry=registry,

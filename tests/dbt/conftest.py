@@ -25,7 +25,6 @@ from tests.dbt import rawdata
 from tests.dbt.helpers import (
     DbtResult,
     dbt_env,
-    install_duckdb_extensions,
     lake_connection,
     lake_query,
     pg_query,
@@ -95,12 +94,6 @@ class Built:
 
 
 @pytest.fixture(scope="session")
-def duckdb_extensions() -> None:
-    """The DuckDB extensions dbt-duckdb needs, installed offline from their PyPI packages."""
-    install_duckdb_extensions()
-
-
-@pytest.fixture(scope="session")
 def raw_rows() -> rawdata.RawRows:
     """~50 hours of contract-valid rows for the three raw tables, ending now."""
     return rawdata.generate(datetime.now(UTC))
@@ -146,7 +139,6 @@ def built(
     request: pytest.FixtureRequest,
     infra: LocalInfra,
     raw_rows: rawdata.RawRows,
-    duckdb_extensions: None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Built]:
     """The project built (`dbt build`: models, data tests and unit tests) on one target."""

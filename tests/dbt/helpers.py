@@ -34,7 +34,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DBT_BIN = Path(sys.executable).with_name("dbt")
 RAW_TABLES = ("raw_crypto_prices", "raw_github_events", "raw_weather_data")
-DUCKDB_EXTENSIONS = ("ducklake", "postgres")
 
 
 class DbtError(AssertionError):
@@ -55,35 +54,6 @@ class DbtResult:
 
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.target_path / "manifest.json").read_text())  # type: ignore[no-any-return]
-
-
-# -- offline DuckDB extensions --------------------------------------------------------------------
-
-
-def install_duckdb_extensions(names: Sequence[str] = DUCKDB_EXTENSIONS) -> None:
-    """Install DuckDB extensions from their PyPI packages into DuckDB's extension directory.
-
-    Nothing is downloaded: `duckdb_extensions.import_extension` runs `INSTALL '<file>'` on the
-    extension binary shipped in `duckdb-extension-<name>`. dbt-duckdb then only LOADs them
-    (the profile turns autoinstall off and autoload on). Idempotent and cheap when already installed.
-    """
-    import duckdb_extensions
-
-    con = duckdb.connect()
-    try:
-        installed = {
-            row[0]
-            for row in con.execute(
-                "SELECT extension_name FROM duckdb_extensions() WHERE installed"
-            ).fetchall()
-        }
-        for name in names:
-            # DuckDB lists the postgres extension as postgres_scanner.
-            if name in installed or f"{name}_scanner" in installed:
-                continue
-            duckdb_extensions.import_extension(name, con=con)
-    finally:
-        con.close()
 
 
 # -- environment and invocation -------------------------------------------------------------------
@@ -186,32 +156,17 @@ def pg_query(pg: PostgresSettings, query: str, params: Sequence[Any] | None = No
 # -- DuckLake -------------------------------------------------------------------------------------
 
 
-def _postgres_secret_sql(pg: PostgresSettings) -> str:
-    def lit(value: str) -> str:
-        return "'" + value.replace("'", "''") + "'"
-
-    return (
-        "CREATE OR REPLACE SECRET __default_postgres (TYPE postgres, "
-        f"HOST {lit(pg.host)}, PORT {int(pg.port)}, USER {lit(pg.user)}, "
-        f"PASSWORD {lit(pg.password.get_secret_value())})"
-    )
-
-
 @contextmanager
 def lake_connection(
-    pg: PostgresSettings, catalog_db: str, data_path: str | Path, *, attach_raw: bool = False
+    pg: PostgresSettings, catalog_db: str, data_path: str | Path
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """An in-memory DuckDB with the DuckLake attached as `lake` (as the dbt profile attaches it) and,
-    with `attach_raw`, the raw PostgreSQL database attached read-only as `pg`."""
-    install_duckdb_extensions()
-    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": True})
+    """An in-memory DuckDB with the DuckLake attached as `lake`, by the services' own code."""
+    from services.lake.connect import connect
+    from services.lake.settings import LakeSettings
+
+    con = connect(LakeSettings(ducklake_catalog_db=catalog_db, data_path=str(data_path)), pg)
     try:
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(_postgres_secret_sql(pg))
-        path = str(data_path).replace("'", "''")
-        con.execute(f"ATTACH 'ducklake:postgres:dbname={catalog_db}' AS lake (DATA_PATH '{path}')")
-        if attach_raw:
-            con.execute(f"ATTACH 'dbname={pg.db}' AS pg (TYPE postgres, READ_ONLY)")
         yield con
     finally:
         con.close()

@@ -1,5 +1,6 @@
 """The syncer, a model writer (dbt's role: its own process and DuckDB) and `lake maintain` write to
-the same lake at once: no failed commits, no lost or duplicated rows."""
+the same lake at once: no failed commits, no lost or duplicated rows. Then the same with the real
+thing: `dbt run --target lake` over the whole project while the syncer keeps committing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from services.config import PostgresSettings
 from services.lake.settings import LakeSettings
 from services.lake.tables import RAW_TABLES, STATE_TABLE
+from tests.dbt.helpers import dbt_env, run_dbt
 from tests.lake.helpers import lake_counts, lake_rows, source_counts
 from tests.lake.rawrows import insert_all
 from tests.support.proc import DATASTACK, ServiceProcess
@@ -104,3 +106,53 @@ def test_syncer_model_writer_and_maintenance_together(
     for table in RAW_TABLES:
         rows, distinct, checksum = lake_counts(lake_settings, source_pg, table)
         assert (rows, distinct, checksum) == source_counts(source_pg, table)
+
+
+def test_dbt_run_on_the_lake_while_the_syncer_commits(
+    lake_env: dict[str, str], source_pg: PostgresSettings, lake_settings: LakeSettings, tmp_path: Path
+) -> None:
+    insert_all(source_pg.conninfo(), 1_000_000, 10)
+    env = {**lake_env, "SYNC_BATCH_ROWS": "200"}
+    assert lake_settings.data_path is not None
+    dbt = dbt_env(
+        source_pg, lake_settings.ducklake_catalog_db, lake_settings.data_path, artifacts_dir=tmp_path / "dbt"
+    )
+    rounds = 0
+    dbt_done = threading.Event()
+
+    def feed() -> None:
+        nonlocal rounds
+        while not dbt_done.is_set():
+            insert_all(source_pg.conninfo(), 1 + rounds * ROWS_PER_ROUND, ROWS_PER_ROUND)
+            rounds += 1
+
+    with ServiceProcess(["sync", "--interval", "0.1"], env) as syncer:
+        wait_until(lambda: syncer.metric("datastack_lake_commits_total"), lambda n: n >= 1, timeout=60)
+        feeder = threading.Thread(target=feed)
+        feeder.start()
+        try:
+            before = syncer.metric("datastack_lake_commits_total")
+            # The first run creates every model; the second is incremental (delete+insert).
+            runs = [run_dbt(["run"], dbt, check=False) for _ in range(2)]
+            during = syncer.metric("datastack_lake_commits_total") - before
+        finally:
+            dbt_done.set()
+            feeder.join()
+        total = rounds * ROWS_PER_ROUND + 10
+        wait_until(
+            lambda: [syncer.metric("datastack_lake_rows_synced_total", table=t) for t in RAW_TABLES],
+            lambda counts: counts == [total] * 3,
+            timeout=90,
+            what="the syncer to catch up",
+        )
+        sync_errors = syncer.metric("datastack_lake_sync_errors_total")
+        assert syncer.stop() == 0
+
+    for run in runs:
+        assert run.returncode == 0, run.output[-5000:]
+        assert set(run.statuses().values()) == {"success"}
+    assert len(runs[0].statuses()) == 23
+    assert during >= 10, "the syncer must have committed while dbt ran"
+    assert sync_errors == 0
+    for table in RAW_TABLES:
+        assert lake_counts(lake_settings, source_pg, table) == source_counts(source_pg, table)

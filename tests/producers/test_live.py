@@ -82,14 +82,14 @@ def test_crypto_survives_429_500_timeout_and_garbage(env: KafkaSettings, fake_ap
 
     labels = {"producer": "crypto", "source": "coingecko"}
     for status in ("429", "500", "timeout", "parse"):
-        assert _value(registry, "producer_api_errors_total", **labels, status=status) == 1, status
-    assert _value(registry, "producer_polls_total", **labels, outcome="error") == 2
-    assert _value(registry, "producer_polls_total", **labels, outcome="ok") == 1
-    assert _value(registry, "producer_records_rejected_total", **labels, reason="invalid") == 1
-    assert _value(registry, "producer_messages_produced_total", **labels) == 10
-    assert _value(registry, "producer_delivery_failures_total", **labels) == 0
-    assert _value(registry, "producer_backoff_seconds_total", **labels) >= 1.0
-    assert _value(registry, "producer_last_success_timestamp_seconds", **labels) > time.time() - 60
+        assert _value(registry, "datastack_producer_api_errors_total", **labels, status=status) == 1, status
+    assert _value(registry, "datastack_producer_polls_total", **labels, outcome="error") == 2
+    assert _value(registry, "datastack_producer_polls_total", **labels, outcome="ok") == 1
+    assert _value(registry, "datastack_producer_records_rejected_total", **labels, reason="invalid") == 1
+    assert _value(registry, "datastack_producer_messages_produced_total", **labels) == 10
+    assert _value(registry, "datastack_producer_delivery_failures_total", **labels) == 0
+    assert _value(registry, "datastack_producer_backoff_seconds_total", **labels) >= 1.0
+    assert _value(registry, "datastack_producer_last_success_timestamp_seconds", **labels) > time.time() - 60
 
     keys = assert_topic(env, StreamName.CRYPTO, 10, "coingecko")
     assert not any(k.startswith("broken-coin") for k in keys)
@@ -145,9 +145,9 @@ def test_github_etag_poll_interval_and_rate_limit(
     assert r2.monotonic - r1.monotonic >= 1.0  # X-Poll-Interval wins over --interval 0
     assert r3.wall >= reset_at["t"]  # waited for the rate-limit reset
     labels = {"producer": "github", "source": "github"}
-    assert _value(registry, "producer_polls_total", **labels, outcome="not_modified") == 1
-    assert _value(registry, "producer_polls_total", **labels, outcome="ok") == 2
-    assert _value(registry, "producer_api_errors_total", **labels, status="304") == 0
+    assert _value(registry, "datastack_producer_polls_total", **labels, outcome="not_modified") == 1
+    assert _value(registry, "datastack_producer_polls_total", **labels, outcome="ok") == 2
+    assert _value(registry, "datastack_producer_api_errors_total", **labels, status="304") == 0
     assert_topic(env, StreamName.GITHUB, count, "github")
 
 
@@ -200,8 +200,8 @@ def test_openweathermap_per_city_with_a_404_city(
     assert all(r.param("appid") == "owm-key" and r.param("units") == "metric" for r in requests)
     assert (requests[2].param("lat"), requests[2].param("lon")) == ("-77.846", "166.676")
     labels = {"producer": "weather", "source": "openweathermap"}
-    assert _value(registry, "producer_api_errors_total", **labels, status="404") == 1
-    assert _value(registry, "producer_polls_total", **labels, outcome="ok") == 1
+    assert _value(registry, "datastack_producer_api_errors_total", **labels, status="404") == 1
+    assert _value(registry, "datastack_producer_polls_total", **labels, outcome="ok") == 1
     keys = assert_topic(env, StreamName.WEATHER, 2, "openweathermap")
     assert sorted(k.split(":")[0] for k in keys) == ["mcmurdo", "zurich"]
 
@@ -228,11 +228,13 @@ def test_metrics_endpoint_serves_the_producer_metrics(
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not _value(
-            registry, "producer_messages_produced_total", producer="crypto", source="coingecko"
+            registry, "datastack_producer_messages_produced_total", producer="crypto", source="coingecko"
         ):
             time.sleep(0.05)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        assert 'producer_messages_produced_total{producer="crypto",source="coingecko"} 10.0' in metrics
+        assert (
+            'datastack_producer_messages_produced_total{producer="crypto",source="coingecko"} 10.0' in metrics
+        )
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
     finally:

@@ -22,6 +22,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_range(n: int) -> int:
+    """First of `n` consecutive ports that are free right now."""
+    for _ in range(100):
+        base = free_port()
+        if base + n > 65535:
+            continue
+        try:
+            for port in range(base, base + n):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
+def scrape(port: int, name: str, **labels: str) -> float:
+    """Sum of a metric's samples whose labels include `labels` (0 when absent or unreachable)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        if head.split("{", 1)[0] != name:
+            continue
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
 class ServiceProcess:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.metrics_port = free_port()
@@ -42,21 +76,7 @@ class ServiceProcess:
         return httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
 
     def metric(self, name: str, **labels: str) -> float:
-        """Sum of a metric's samples whose labels include `labels` (0 when absent or unreachable)."""
-        try:
-            text = self.metrics()
-        except httpx.HTTPError:
-            return 0.0
-        total = 0.0
-        for line in text.splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            head, _, value = line.rpartition(" ")
-            if head.split("{", 1)[0] != name:
-                continue
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
+        return scrape(self.metrics_port, name, **labels)
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
