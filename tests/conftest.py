@@ -16,6 +16,14 @@ from services.infra.topics import ensure_topics
 from tests.support.databases import fresh_database, settings_for
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whatever uses the real servers is an integration test, marked or not (`-m "not integration"`
+    then runs only what needs no server)."""
+    for item in items:
+        if "infra" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def infra() -> LocalInfra:
     """Start (or reuse) the local servers once per test session."""

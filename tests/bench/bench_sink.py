@@ -21,6 +21,7 @@ from pathlib import Path
 
 import psycopg
 from confluent_kafka import Producer
+from psycopg import sql
 
 from services.config import KafkaSettings, PostgresSettings
 from services.contract import STREAMS, StreamName
@@ -70,7 +71,7 @@ def fast_messages(n: int, start: int = 0) -> Iterator[tuple[StreamName, bytes, b
 def _rows(pg: PostgresSettings) -> int:
     with psycopg.connect(pg.conninfo()) as conn:
         return sum(
-            conn.execute(f"SELECT count(*) FROM {s.raw_table}").fetchone()[0]  # noqa: S608
+            conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(s.raw_table))).fetchone()[0]
             for s in STREAMS.values()
         )
 
@@ -109,16 +110,23 @@ def _plain_copy_rate(pg: PostgresSettings) -> float:
         data = {}
         for spec in TABLES.values():
             # payload as text: exactly what the sink sends (it never builds Python dicts for jsonb).
-            cols = ", ".join("payload::text" if c == "payload" else c for c in spec.columns)
-            data[spec.table] = conn.execute(f"SELECT {cols} FROM {spec.table}").fetchall()  # noqa: S608
-            conn.execute(f"CREATE TABLE copy_{spec.table} (LIKE {spec.table} INCLUDING ALL)")
+            cols = sql.SQL(", ").join(
+                sql.SQL("{}::text").format(sql.Identifier(c)) if c == "payload" else sql.Identifier(c)
+                for c in spec.columns
+            )
+            table, copy_table = sql.Identifier(spec.table), sql.Identifier(f"copy_{spec.table}")
+            data[spec.table] = conn.execute(sql.SQL("SELECT {} FROM {}").format(cols, table)).fetchall()
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(copy_table, table))
         conn.commit()
         total = sum(len(rows) for rows in data.values())
         started = time.perf_counter()
         with conn.cursor() as cur:
             for spec in TABLES.values():
-                cols = ", ".join(spec.columns)
-                with cur.copy(f"COPY copy_{spec.table} ({cols}) FROM STDIN") as copy:
+                statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    sql.Identifier(f"copy_{spec.table}"),
+                    sql.SQL(", ").join(map(sql.Identifier, spec.columns)),
+                )
+                with cur.copy(statement) as copy:
                     for row in data[spec.table]:
                         copy.write_row(row)
         conn.commit()
@@ -176,7 +184,9 @@ def _poll_visible(pg: PostgresSettings, seen: dict[str, float], done: threading.
         while not done.is_set():
             for table in last:
                 rows = conn.execute(
-                    f"SELECT ingest_seq, natural_key FROM {table} WHERE ingest_seq > %s",  # noqa: S608
+                    sql.SQL("SELECT ingest_seq, natural_key FROM {} WHERE ingest_seq > %s").format(
+                        sql.Identifier(table)
+                    ),
                     (last[table],),
                 ).fetchall()
                 now = time.time()

@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 from services.config import PostgresSettings
@@ -147,10 +148,13 @@ def run_dbt(
 # -- databases ------------------------------------------------------------------------------------
 
 
-def pg_query(pg: PostgresSettings, query: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+def pg_query(
+    pg: PostgresSettings, query: str | sql.Composable, params: Sequence[Any] | None = None
+) -> list[dict[str, Any]]:
     """Rows of `query` on the raw database as dicts."""
+    statement = query.encode() if isinstance(query, str) else query
     with psycopg.connect(pg.conninfo(), row_factory=dict_row) as conn:
-        return conn.execute(query.encode(), params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
 
 
 # -- DuckLake -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from services.config import KafkaSettings, PostgresSettings
 from services.contract import STREAMS
@@ -77,7 +78,9 @@ def test_pipeline_feeds_dbt_on_both_targets(
         assert sink.metric("datastack_sink_dead_lettered_total") == 0
         assert sink.stop() == 0
     raw = {
-        s.raw_table: _count(pg_query(pg_settings, f"SELECT count(*) FROM {s.raw_table}"))  # noqa: S608
+        s.raw_table: _count(
+            pg_query(pg_settings, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(s.raw_table)))
+        )
         for s in STREAMS.values()
     }
     assert sum(raw.values()) == expected_rows

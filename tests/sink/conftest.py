@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from services.config import KafkaSettings, PostgresSettings
 from services.contract import STREAMS
@@ -31,7 +32,9 @@ def total_rows(pg: PostgresSettings) -> int:
     try:
         with psycopg.connect(pg.conninfo(), connect_timeout=2) as conn:
             return sum(
-                conn.execute(f"SELECT count(*) FROM {s.raw_table}").fetchone()[0]  # noqa: S608 - fixed names
+                conn.execute(
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(s.raw_table))
+                ).fetchone()[0]
                 for s in STREAMS.values()
             )
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable):

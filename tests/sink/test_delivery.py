@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from services.config import KafkaSettings, PostgresSettings
 from services.contract import STREAMS
@@ -22,7 +23,9 @@ def natural_key_dupes(pg: PostgresSettings) -> int:
     with psycopg.connect(pg.conninfo()) as conn:
         return sum(
             conn.execute(
-                f"SELECT count(*) - count(DISTINCT natural_key) FROM {s.raw_table}"  # noqa: S608
+                sql.SQL("SELECT count(*) - count(DISTINCT natural_key) FROM {}").format(
+                    sql.Identifier(s.raw_table)
+                )
             ).fetchone()[0]
             for s in STREAMS.values()
         )
