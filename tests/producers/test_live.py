@@ -95,6 +95,43 @@ def test_crypto_survives_429_500_timeout_and_garbage(env: KafkaSettings, fake_ap
     assert not any(k.startswith("broken-coin") for k in keys)
 
 
+@pytest.mark.parametrize("producer", ["github", "weather"])
+def test_github_and_weather_survive_429_500_timeout_and_garbage(
+    env: KafkaSettings, fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch, producer: str
+) -> None:
+    """The same failures as for crypto, through each of the other two APIs' own request paths."""
+    if producer == "github":
+        path, source, stream, good = "/events", "github", StreamName.GITHUB, load_fixtures("github")[0]
+    else:
+        cities = ["zurich", "tokyo", "sao-paulo"]
+        monkeypatch.setenv("WEATHER_CITIES", ",".join(cities))
+        recorded = load_fixtures("open-meteo")[0]
+        path, source, stream = "/v1/forecast", "open-meteo", StreamName.WEATHER
+        good = [recorded[list(CATALOGUE).index(c)] for c in cities]
+    fake_api.route(
+        path,
+        Reply(429, {"message": "slow down"}, {"Retry-After": "1"}),
+        Reply(500, "Internal Server Error"),
+        Reply(200, good, delay_s=1.0),  # slower than HTTP_TIMEOUT_S
+        Reply(200, b"<html><body>Cloudflare says hi</body></html>"),
+        Reply(200, good),
+    )
+    registry = CollectorRegistry()
+    code = run_producer(producer, "live", interval=0, count=len(good), registry=registry, own_process=False)
+    assert code == 0
+
+    requests = fake_api.requests_to(path)
+    assert len(requests) == 5
+    assert requests[1].monotonic - requests[0].monotonic >= 1.0  # Retry-After: 1 honoured
+    labels = {"producer": producer, "source": source}
+    for status in ("429", "500", "timeout", "parse"):
+        assert _value(registry, "datastack_producer_api_errors_total", **labels, status=status) == 1, status
+    assert _value(registry, "datastack_producer_polls_total", **labels, outcome="error") == 2
+    assert _value(registry, "datastack_producer_polls_total", **labels, outcome="ok") == 1
+    assert _value(registry, "datastack_producer_messages_produced_total", **labels) == len(good)
+    assert_topic(env, stream, len(good), source)
+
+
 def test_crypto_sends_the_demo_key_header(
     env: KafkaSettings, fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
