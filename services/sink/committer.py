@@ -2,8 +2,8 @@
 
 Decoding (Python, on the consumer thread) and writing (mostly PostgreSQL's work, in another
 process) overlap: while batch N is being COPY'd and committed here, the consumer thread decodes
-batch N+1. The hand-off queue holds one batch; with the one being written, the one the consumer thread is
-handing over and its carry-over (see service.py) at most four batches are in memory.
+batch N+1. The hand-off queue holds one batch; with the one being written, the one the consumer
+thread is handing over and its carry-over (see service.py), at most four batches are in memory.
 
 A batch is written in ONE transaction: COPY + INSERT ... ON CONFLICT DO NOTHING per table (rows the
 database refuses become dead letters), the dead letters are published and acknowledged, COMMIT.
