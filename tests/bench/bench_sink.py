@@ -29,6 +29,7 @@ from services.infra.local import LocalInfra
 from services.sink.rows import TABLES
 from tests.bench.common import scratch_database, scratch_topics
 from tests.conftest import service_env
+from tests.sink.conftest import total_rows
 from tests.support import messages
 from tests.support.proc import ServiceProcess
 from tests.support.wait import wait_until
@@ -68,14 +69,6 @@ def fast_messages(n: int, start: int = 0) -> Iterator[tuple[StreamName, bytes, b
         yield name, key.encode(), json.dumps(doc).encode()
 
 
-def _rows(pg: PostgresSettings) -> int:
-    with psycopg.connect(pg.conninfo()) as conn:
-        return sum(
-            conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(s.raw_table))).fetchone()[0]
-            for s in STREAMS.values()
-        )
-
-
 def _peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -89,10 +82,14 @@ def _throughput(infra: LocalInfra) -> Iterator[tuple[str, float]]:
     with scratch_database(infra, "bench_sink") as pg:
         env = service_env(kafka, pg, SINK_GROUP_ID=f"bench-{uuid.uuid4().hex[:6]}", LOG_LEVEL="WARNING")
         with ServiceProcess(["sink"], env) as sink:
-            wait_until(lambda: _rows(pg), lambda c: c > 0, timeout=60, interval=0.05, what="first rows")
-            t0, c0 = time.perf_counter(), _rows(pg)
+            wait_until(lambda: total_rows(pg), lambda c: c > 0, timeout=60, interval=0.05, what="first rows")
+            t0, c0 = time.perf_counter(), total_rows(pg)
             wait_until(
-                lambda: _rows(pg), lambda c: c >= BACKLOG, timeout=1800, interval=0.2, what="backlog drained"
+                lambda: total_rows(pg),
+                lambda c: c >= BACKLOG,
+                timeout=1800,
+                interval=0.2,
+                what="backlog drained",
             )
             rate = (BACKLOG - c0) / (time.perf_counter() - t0)
             rss = _peak_rss_mb(sink.proc.pid)
@@ -140,7 +137,7 @@ def _latency(infra: LocalInfra) -> Iterator[tuple[str, float]]:
         with ServiceProcess(["sink"], env) as sink:
             # Warm up: the group has joined and the first batch is written.
             messages.produce(kafka, fast_messages(3))
-            wait_until(lambda: _rows(pg), lambda c: c >= 3, timeout=60, interval=0.05, what="warm-up")
+            wait_until(lambda: total_rows(pg), lambda c: c >= 3, timeout=60, interval=0.05, what="warm-up")
             sent: dict[str, float] = {}
             seen: dict[str, float] = {}
             done = threading.Event()

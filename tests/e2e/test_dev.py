@@ -26,8 +26,8 @@ CHILDREN = ("crypto", "github", "weather", "sink", "sync")
 
 def _max_ingest_seq() -> dict[str, int]:
     """Highest ingest_seq per raw table in the database `make dev` uses."""
-    env = local.current().env()
-    conninfo = local.current().postgres.conninfo(env["POSTGRES_DB"])
+    infra = local.current()
+    conninfo = infra.postgres.conninfo(infra.env()["POSTGRES_DB"])
     with psycopg.connect(conninfo) as conn:
         return {
             stream.raw_table: conn.execute(

@@ -25,6 +25,15 @@ MIN_ROUNDS = 15
 MODEL_COMMITS = 30
 
 
+def _wait_synced(syncer: ServiceProcess, total: int) -> None:
+    wait_until(
+        lambda: [syncer.metric("datastack_lake_rows_synced_total", table=t) for t in RAW_TABLES],
+        lambda counts: counts == [total] * 3,
+        timeout=90,
+        what="the syncer to catch up",
+    )
+
+
 def _commits(progress: Path) -> int:
     text = progress.read_text() if progress.exists() else ""
     return int(text) if text else 0
@@ -73,12 +82,7 @@ def test_syncer_model_writer_and_maintenance_together(
         out, err = writer.communicate(timeout=60)
         assert writer.returncode == 0, err[-3000:]
         total = rounds * ROWS_PER_ROUND + 10
-        wait_until(
-            lambda: [syncer.metric("datastack_lake_rows_synced_total", table=t) for t in RAW_TABLES],
-            lambda counts: counts == [total] * 3,
-            timeout=90,
-            what="the syncer to catch up",
-        )
+        _wait_synced(syncer, total)
         sync_errors = syncer.metric("datastack_lake_sync_errors_total")
         code, seconds = syncer.stopped_within(signal.SIGTERM, timeout=25)
         logs = syncer.logs()
@@ -139,12 +143,7 @@ def test_dbt_run_on_the_lake_while_the_syncer_commits(
             dbt_done.set()
             feeder.join()
         total = rounds * ROWS_PER_ROUND + 10
-        wait_until(
-            lambda: [syncer.metric("datastack_lake_rows_synced_total", table=t) for t in RAW_TABLES],
-            lambda counts: counts == [total] * 3,
-            timeout=90,
-            what="the syncer to catch up",
-        )
+        _wait_synced(syncer, total)
         sync_errors = syncer.metric("datastack_lake_sync_errors_total")
         assert syncer.stop() == 0
 

@@ -17,17 +17,13 @@ pytestmark = pytest.mark.integration
 
 
 def test_plugin_opens_the_lake_with_the_services_settings(
-    monkeypatch: pytest.MonkeyPatch, pg_settings: PostgresSettings, lake_settings: LakeSettings
+    monkeypatch: pytest.MonkeyPatch,
+    lake_env: dict[str, str],
+    pg_settings: PostgresSettings,
+    lake_settings: LakeSettings,
 ) -> None:
     for key, value in {
-        "POSTGRES_HOST": pg_settings.host,
-        "POSTGRES_PORT": str(pg_settings.port),
-        "POSTGRES_USER": pg_settings.user,
-        "POSTGRES_PASSWORD": pg_settings.password.get_secret_value(),
-        "POSTGRES_DB": pg_settings.db,
-        "POSTGRES_SSLMODE": pg_settings.sslmode,
-        "DUCKLAKE_CATALOG_DB": lake_settings.ducklake_catalog_db,
-        "DATA_PATH": str(lake_settings.data_path),
+        **lake_env,
         "DUCKLAKE_METADATA_SCHEMA": "lake_meta",
         "DUCKLAKE_MAX_RETRY_COUNT": "7",
     }.items():

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from services.config import PostgresSettings
 from services.lake.settings import LakeSettings
@@ -73,15 +72,7 @@ def test_sync_and_maintenance_with_the_data_files_on_s3(
         "AWS_SECRET_ACCESS_KEY": "datastack-test-secret",
     }
     env = service_env(pg=source_pg, **settings, SYNC_BATCH_ROWS="250", SYNC_INLINE_ROW_LIMIT="0")
-    lake = LakeSettings(
-        ducklake_catalog_db=catalog_db,
-        data_path=settings["DATA_PATH"],
-        s3_endpoint=s3_endpoint,
-        s3_url_style="path",
-        s3_use_ssl=False,
-        aws_access_key_id=settings["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=SecretStr(settings["AWS_SECRET_ACCESS_KEY"]),
-    )
+    lake = LakeSettings(**{key.lower(): value for key, value in settings.items()})  # field = variable
     insert_all(source_pg.conninfo(), 1, 1000)
 
     sync = subprocess.run([DATASTACK, "sync", "--once"], env=env, capture_output=True, text=True, timeout=120)

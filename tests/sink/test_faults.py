@@ -109,6 +109,18 @@ def test_hung_write_holds_bounded_memory_times_out_and_retries(
         assert sink.stop() == 0
 
 
+def private_pg_env(
+    kafka: KafkaSettings, pg: PostgresSettings, sink_env: dict[str, str], **extra: str
+) -> dict[str, str]:
+    """The sink's environment for a private PostgreSQL server, in the test's consumer group."""
+    return {
+        **service_env(kafka, pg),
+        "SINK_GROUP_ID": sink_env["SINK_GROUP_ID"],
+        "SINK_BATCH_MAX_MESSAGES": "250",
+        **extra,
+    }
+
+
 @pytest.fixture
 def private_pg() -> Iterator[tuple[LocalPostgres, PostgresSettings]]:
     # Under the state dir, not pytest's tmp: the server runs as `postgres`, which cannot enter
@@ -140,12 +152,7 @@ def test_postgres_outage_pauses_then_resumes_with_nothing_lost(
     server, pg = private_pg
     n = 20_000
     messages.produce(kafka_settings, messages.mixed(n))
-    env = {
-        **service_env(kafka_settings, pg),
-        "SINK_GROUP_ID": sink_env["SINK_GROUP_ID"],
-        "SINK_BATCH_MAX_MESSAGES": "250",
-        "SINK_RETRY_MAX_S": "1",
-    }
+    env = private_pg_env(kafka_settings, pg, sink_env, SINK_RETRY_MAX_S="1")
     with ServiceProcess(["sink"], env) as sink:
         wait_until(lambda: total_rows(pg), lambda c: c >= 2000, what="first rows", interval=0.05)
         server.stop("immediate")  # a crash, not a polite shutdown
@@ -174,13 +181,7 @@ def test_sigterm_while_postgres_is_down_exits_in_time_and_loses_nothing(
     server, pg = private_pg
     n = 6000
     messages.produce(kafka_settings, messages.mixed(n))
-    env = {
-        **service_env(kafka_settings, pg),
-        "SINK_GROUP_ID": sink_env["SINK_GROUP_ID"],
-        "SINK_BATCH_MAX_MESSAGES": "250",
-        "SINK_SESSION_TIMEOUT_MS": "6000",
-        "SHUTDOWN_TIMEOUT_S": "8",
-    }
+    env = private_pg_env(kafka_settings, pg, sink_env, SINK_SESSION_TIMEOUT_MS="6000", SHUTDOWN_TIMEOUT_S="8")
     with ServiceProcess(["sink"], env) as sink:
         wait_until(lambda: total_rows(pg), lambda c: c >= 500, what="first rows", interval=0.05)
         server.stop("immediate")
