@@ -23,6 +23,8 @@ rewriting data files, waiting retry_wait_ms * backoff^attempt * a random 0.5-1.0
 DuckLake's defaults (10 retries, 100 ms, x1.5) the concurrency test (syncer + a model writer +
 maintenance, committing continuously) gave up on a commit in 2 of 4 runs; with ours, more and
 shorter waits (30 retries from 50 ms, x1.1: about 6 s in total before giving up), 0 of 11.
+Retries are not fair, though: a writer committing faster than another's commit takes can make it
+lose every time, hence the syncer's SYNC_MIN_COMMIT_GAP_S (services/lake/README.md).
 Set per connection: DUCKLAKE_MAX_RETRY_COUNT, DUCKLAKE_RETRY_WAIT_MS, DUCKLAKE_RETRY_BACKOFF.
 
 Extensions come from the duckdb-extension-* PyPI packages (no network at run time): installed into

@@ -15,6 +15,10 @@ UNSETTLED = Gauge(
     "Sync fences waiting for in-flight source transactions (stuck > 0 means a long writer)",
     ["table"],
 )
+COMMIT_PACING_SECONDS = Counter(
+    "datastack_lake_commit_pacing_seconds_total",
+    "Time commits waited to keep SYNC_MIN_COMMIT_GAP_S between them (room for other writers)",
+)
 ERRORS = Counter("datastack_lake_sync_errors_total", "Sync cycles that failed", ["stage"])
 BATCH_SECONDS = Histogram(
     "datastack_lake_batch_seconds",

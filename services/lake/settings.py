@@ -110,6 +110,13 @@ class SyncSettings(BaseSettings):
     Kept small on purpose: an inlined insert carries its rows inside the catalog commit, which costs
     ~0.13 ms per row (100 rows: 16 ms vs 9 ms as Parquet; 2,000 rows: 0.5 s; 10,000 rows: 12 s)
     and holds the commit window open longer for concurrent writers."""
+    sync_min_commit_gap_s: float = Field(0.5, ge=0, le=10)
+    """SYNC_MIN_COMMIT_GAP_S: least time between two syncer commits. DuckLake's optimistic commits
+    are not fair: a writer committing every ~50 ms (tiny batches over a constant trickle) can make
+    every retry of a slower commit lose (a dbt model's commit takes ~100 ms and lost 31 times in a
+    row in CI), whatever the retry budget. The gap leaves other writers a window. It never applies
+    at the default 30 s interval, and a 250k-row backfill batch takes about as long to stage;
+    0 disables it."""
     sync_settle_timeout_s: float = Field(5.0, ge=0)
     """SYNC_SETTLE_TIMEOUT_S: how long a cycle waits for in-flight source transactions to finish
     before it copies only up to the last settled point."""

@@ -15,6 +15,9 @@ Batches are bounded by row count (an OFFSET over the primary key), not by seq ra
 (below SYNC_INLINE_ROW_LIMIT) are inlined into the catalog instead of each becoming a tiny Parquet
 file; `lake maintain` flushes them into one file.
 
+Commits are at least SYNC_MIN_COMMIT_GAP_S apart: DuckLake's commit retries are not fair, and a
+stream of fast syncer commits could starve a slower dbt commit (services/lake/README.md).
+
 One syncer per lake: a session advisory lock in the catalog database guards against a second
 replica copying the same ranges (appends do not conflict in DuckLake, so it would duplicate rows).
 """
@@ -104,6 +107,7 @@ class Syncer:
         self._columns: dict[str, _Columns] = {}
         self._watermarks: dict[str, int] = {}
         self._fences = FenceTracker()
+        self._last_commit_at: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def open(self, lock_timeout_s: float = 0.0) -> None:
@@ -342,8 +346,8 @@ class Syncer:
     ) -> None:
         """One DuckLake transaction: the rows of every (low, high] range plus their watermarks."""
         started = time.monotonic()
-        rows = self._insert_ranges(ranges, parallel)
-        seconds = time.monotonic() - started
+        rows, paced = self._insert_ranges(ranges, parallel)
+        seconds = time.monotonic() - started - paced
         metrics.COMMITS.inc()
         metrics.BATCH_SECONDS.observe(seconds)
         for table, (_low, high) in ranges.items():
@@ -362,7 +366,10 @@ class Syncer:
             },
         )
 
-    def _insert_ranges(self, ranges: dict[str, tuple[int, int]], parallel: dict[str, bool]) -> dict[str, int]:
+    def _insert_ranges(
+        self, ranges: dict[str, tuple[int, int]], parallel: dict[str, bool]
+    ) -> tuple[dict[str, int], float]:
+        """Rows inserted per table, and the seconds the COMMIT waited for the commit gap."""
         duck = self._need_duck()
         seq = quote_ident(WATERMARK_COLUMN)
         rows: dict[str, int] = {}
@@ -381,7 +388,9 @@ class Syncer:
                     f"INSERT INTO {_lake(STATE_TABLE)} VALUES (?, ?, ?, now())",  # noqa: S608
                     [table, high, rows[table]],
                 )
+            paced = self._pace_commit()
             duck.execute("COMMIT")
+            self._last_commit_at = time.monotonic()
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # a failed COMMIT already ended it
                 duck.execute("ROLLBACK")
@@ -389,7 +398,19 @@ class Syncer:
             # everything cached and re-read the watermarks from the lake on the next cycle.
             self.close()
             raise
-        return rows
+        return rows, paced
+
+    def _pace_commit(self) -> float:
+        """Keep SYNC_MIN_COMMIT_GAP_S between our commits, so that other writers' commits (and
+        their retries) find a window; the batch is staged already, only its COMMIT waits."""
+        if self._last_commit_at is None:
+            return 0.0
+        delay = self._last_commit_at + self.sync.sync_min_commit_gap_s - time.monotonic()
+        if delay <= 0:
+            return 0.0
+        metrics.COMMIT_PACING_SECONDS.inc(delay)
+        time.sleep(delay)
+        return delay
 
     # -- helpers ---------------------------------------------------------------------------------
     def _need_duck(self) -> duckdb.DuckDBPyConnection:

@@ -43,7 +43,7 @@ def test_syncer_model_writer_and_maintenance_together(
     lake_env: dict[str, str], source_pg: PostgresSettings, lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
     insert_all(source_pg.conninfo(), 1_000_000, 10)  # the lake tables exist before the model writer
-    env = {**lake_env, "SYNC_BATCH_ROWS": "200", "LAKE_FILE_CLEANUP_DELAY": "0s"}
+    env = {**lake_env, "SYNC_BATCH_ROWS": "2000", "LAKE_FILE_CLEANUP_DELAY": "0s"}
     stop_file = tmp_path / "stop-model-writer"
     progress = stop_file.with_name(stop_file.name + ".progress")
     rounds = 0
@@ -116,7 +116,9 @@ def test_dbt_run_on_the_lake_while_the_syncer_commits(
     lake_env: dict[str, str], source_pg: PostgresSettings, lake_settings: LakeSettings, tmp_path: Path
 ) -> None:
     insert_all(source_pg.conninfo(), 1_000_000, 10)
-    env = {**lake_env, "SYNC_BATCH_ROWS": "200"}
+    # The syncer commits as often as its commit gap allows (every 0.5 s), each batch holding
+    # whatever the feeder added meanwhile.
+    env = {**lake_env, "SYNC_BATCH_ROWS": "5000"}
     assert lake_settings.data_path is not None
     dbt = dbt_env(
         source_pg, lake_settings.ducklake_catalog_db, lake_settings.data_path, artifacts_dir=tmp_path / "dbt"

@@ -30,12 +30,17 @@ def _resume(env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+# Many small Parquet batches, committed back to back: the syncer is the only writer here, so it
+# need not leave room between its commits (SYNC_MIN_COMMIT_GAP_S).
+_SOLE_WRITER = {"SYNC_INLINE_ROW_LIMIT": "0", "SYNC_MIN_COMMIT_GAP_S": "0"}
+
+
 def test_kill_9_mid_sync_then_resume(
     lake_env: dict[str, str], source_pg: PostgresSettings, lake_settings: LakeSettings
 ) -> None:
     n = 40_000
     insert_all(source_pg.conninfo(), 1, n)
-    env = {**lake_env, "SYNC_BATCH_ROWS": "1500", "SYNC_INLINE_ROW_LIMIT": "0"}
+    env = {**lake_env, "SYNC_BATCH_ROWS": "1500", **_SOLE_WRITER}
     with ServiceProcess(["sync", "--once"], env) as proc:
         wait_until(
             proc.logs,
@@ -56,7 +61,7 @@ def test_sigterm_mid_backlog_exits_zero_quickly_then_resumes(
 ) -> None:
     n = 60_000
     insert_all(source_pg.conninfo(), 1, n)
-    env = {**lake_env, "SYNC_BATCH_ROWS": "1000", "SYNC_INLINE_ROW_LIMIT": "0"}
+    env = {**lake_env, "SYNC_BATCH_ROWS": "1000", **_SOLE_WRITER}
     with ServiceProcess(["sync", "--interval", "60"], env) as proc:
         wait_until(proc.logs, lambda logs: '"batch committed"' in logs, timeout=60, interval=0.01)
         code, seconds = proc.stopped_within(signal.SIGTERM, timeout=25)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 import psycopg
 
@@ -43,6 +44,21 @@ def test_full_then_idempotent_then_incremental(
         " WHERE table_name = 'raw_weather_data' ORDER BY last_ingest_seq",
     )
     assert batches == [(200, 200), (400, 200), (500, 100), (700, 200), (750, 50)]
+
+
+def test_commits_leave_the_minimum_gap_for_other_writers(
+    make_syncer: MakeSyncer, source_pg: PostgresSettings, lake_settings: LakeSettings
+) -> None:
+    insert_all(source_pg.conninfo(), 1, 50)
+    gap = 0.5
+    syncer = make_syncer(sync_batch_rows=10, sync_min_commit_gap_s=gap)
+    started = time.monotonic()
+    result = syncer.run_cycle()
+    elapsed = time.monotonic() - started
+    assert result.batches == 5 * len(RAW_TABLES)  # five commits, each with a batch of every table
+    assert elapsed >= 4 * gap  # without the gap: ~0.6 s
+    for table in RAW_TABLES:
+        assert lake_counts(lake_settings, source_pg, table) == source_counts(source_pg, table)
 
 
 def test_same_columns_and_payload_as_json(
