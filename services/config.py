@@ -40,6 +40,16 @@ def load(cls: type[S]) -> S:
 
 _BASE = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
 
+DEFAULT_METRICS_PORTS: dict[str, int] = {
+    "producer-crypto": 9101,
+    "producer-github": 9102,
+    "producer-weather": 9103,
+    "sink": 9104,
+    "lake-sync": 9105,
+}
+"""One default port per long-running service (the order `datastack dev` and the charts use), so the
+README's "sink in one terminal, a producer in another" works without setting METRICS_PORT."""
+
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(**_BASE, env_prefix="KAFKA_")
@@ -117,8 +127,10 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(**_BASE)
 
-    metrics_port: int = Field(9108, ge=0, le=65535)
-    """METRICS_PORT: serves /metrics, /healthz and /readyz (0 picks a free port)."""
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    """METRICS_PORT: serves /metrics, /healthz and /readyz; unset = the service's own default
+    (`DEFAULT_METRICS_PORTS`), so services started by hand on one host do not collide; 0 picks a
+    free port."""
     metrics_host: str = "0.0.0.0"  # noqa: S104 - must be reachable by the kubelet and Prometheus
     """METRICS_HOST."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -129,3 +141,7 @@ class ServiceSettings(BaseSettings):
     """SHUTDOWN_TIMEOUT_S: bound on flushing/committing after SIGTERM (k8s grace is 30 s)."""
     liveness_stall_s: float = Field(120.0, gt=0)
     """LIVENESS_STALL_S: /healthz fails when the main loop has not ticked for this long."""
+
+    def port_for(self, service: str) -> int:
+        """METRICS_PORT if set, else the service's default port."""
+        return self.metrics_port if self.metrics_port is not None else DEFAULT_METRICS_PORTS[service]

@@ -1,13 +1,13 @@
 """The data contract shared by producers, the sink and the tests: topics, envelope, payloads."""
 
-from services.contract.envelope import SCHEMA_VERSION, Envelope, decode, encode
-from services.contract.payloads import CryptoPrice, GithubEvent, WeatherObservation
+from services.contract.envelope import Envelope, decode, encode
+from services.contract.payloads import CryptoPrice, CryptoPriceV1, GithubEvent, WeatherObservation
 from services.contract.streams import STREAMS, Stream, StreamName, dlq_topic, stream_for_topic
 
 __all__ = [
-    "SCHEMA_VERSION",
     "STREAMS",
     "CryptoPrice",
+    "CryptoPriceV1",
     "Envelope",
     "GithubEvent",
     "Stream",

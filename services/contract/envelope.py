@@ -1,21 +1,35 @@
 """The versioned JSON envelope around every message, with strict decoding for the sink.
 
 Wire format (UTF-8 JSON, one object per Kafka message, Kafka key = `key`):
-    {"schema_version": 1, "source": "coingecko", "key": "bitcoin:1747407859",
+    {"schema_version": 2, "source": "coinbase", "key": "coinbase:bitcoin:1747407859",
      "observed_at": "...Z", "produced_at": "...Z", "payload": {...}}
+
+`schema_version` is the version of the stream's contract (streams.py): crypto_prices is at 2
+(venues), the others at 1. The sink still accepts the versions a stream lists as legacy and
+upgrades them on the way in.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    create_model,
+)
 
+from services.contract import lossless
 from services.contract.streams import Stream
+from services.contract.types import Timestamp
 
-SCHEMA_VERSION: Literal[1] = 1
 MAX_FUTURE = timedelta(hours=1)
 """Timestamps later than now + MAX_FUTURE are implausible (clock skew allowance)."""
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024
@@ -26,12 +40,21 @@ P = TypeVar("P", bound=BaseModel)
 class Envelope(BaseModel, Generic[P]):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: int
+    """Narrowed to the one version each concrete model accepts (`envelope_model`)."""
     source: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="e.g. coingecko, synthetic")
     key: str = Field(min_length=1, max_length=256)
-    observed_at: AwareDatetime
-    produced_at: AwareDatetime
+    observed_at: Timestamp = Field(description="must equal the payload's own observation time")
+    produced_at: Timestamp
     payload: P
+
+    _payload_json: str | None = PrivateAttr(None)
+    """The payload as received, when it differs from `payload.model_dump_json()`: free-form
+    numbers kept exactly (lossless.py), or an older version's payload before its upgrade."""
+
+    def payload_json(self) -> str:
+        """The JSON text stored in the raw table's jsonb `payload` column."""
+        return self._payload_json if self._payload_json is not None else self.payload.model_dump_json()
 
 
 class ContractError(Exception):
@@ -48,6 +71,7 @@ def wrap(
 ) -> Envelope[Any]:
     """Build the envelope for a payload, deriving key and observed_at from the stream's contract."""
     return envelope_model(stream)(
+        schema_version=stream.schema_version,
         source=source,
         key=stream.key_of(payload),
         observed_at=stream.observed_at_of(payload),
@@ -70,8 +94,10 @@ def decode(
 ) -> Envelope[Any]:
     """Validate a raw Kafka message against the stream's contract or raise ContractError.
 
-    Parsing and validation happen in one pass in pydantic-core (`model_validate_json`); the error
-    is classified afterwards, so the common, valid case pays for nothing else.
+    Parsing and validation happen in one strict pass in pydantic-core (`model_validate_json`); the
+    error is classified afterwards, so the common, valid case pays for nothing else. Rules the JSON
+    Schema cannot express are checked after it: the key is the natural key, no timestamp lies more
+    than MAX_FUTURE ahead, the envelope's observed_at is the payload's own.
     """
     if value is None:
         raise ContractError("empty", "message has no value (tombstone)")
@@ -81,25 +107,102 @@ def decode(
         # PostgreSQL text and jsonb cannot store NUL; reject here rather than fail a whole batch.
         raise ContractError("invalid_text", "string contains a NUL character (\\u0000)")
     try:
-        env = envelope_model(stream).model_validate_json(value)
+        env = envelope_model(stream).model_validate_json(value, strict=True)
     except ValidationError as exc:
-        raise _classify(exc) from None
-    expected = stream.key_of(env.payload)
-    if env.key != expected:
-        raise ContractError("key_mismatch", f"envelope key {env.key!r} != natural key {expected!r}")
-    if key is not None and key.decode("utf-8", "replace") != expected:
-        raise ContractError("key_mismatch", f"Kafka key {key!r} != natural key {expected!r}")
-    limit = (now or datetime.now(UTC)) + MAX_FUTURE
-    for label, ts in (("observed_at", env.observed_at), ("produced_at", env.produced_at)):
-        if ts > limit:
-            raise ContractError("future_timestamp", f"{label} {ts.isoformat()} is in the future")
+        env = _decode_legacy(stream, value, key, exc)
+    else:
+        _check_key(stream.key_of(env.payload), env.key, key)
+    _check_times(stream, env, now or datetime.now(UTC))
+    if stream.free_form and lossless.may_lose_precision(value):
+        try:
+            exact = lossless.exact_fields(value, stream.free_form)
+        except lossless.NotJsonError as exc:
+            raise ContractError("schema", f"payload: {exc}") from None
+        env._payload_json = lossless.payload_json(env.payload, exact)
     return env
 
 
+def _check_key(expected: str, envelope_key: str, kafka_key: bytes | None) -> None:
+    if envelope_key != expected:
+        raise ContractError("key_mismatch", f"envelope key {envelope_key!r} != natural key {expected!r}")
+    if kafka_key is not None and kafka_key.decode("utf-8", "replace") != expected:
+        raise ContractError("key_mismatch", f"Kafka key {kafka_key!r} != natural key {expected!r}")
+
+
+def _check_times(stream: Stream, env: Envelope[Any], now: datetime) -> None:
+    limit = now + MAX_FUTURE
+    stamps = [("observed_at", env.observed_at), ("produced_at", env.produced_at)]
+    stamps += [(f"payload.{name}", getattr(env.payload, name)) for name in stream.timestamp_fields]
+    for label, ts in stamps:
+        if ts is not None and ts > limit:
+            raise ContractError("future_timestamp", f"{label} {ts.isoformat()} is in the future")
+    observed = stream.observed_at_of(env.payload)
+    if env.observed_at != observed:
+        raise ContractError(
+            "observed_at_mismatch",
+            f"envelope observed_at {env.observed_at.isoformat()} != the payload's {observed.isoformat()}",
+        )
+
+
+def _decode_legacy(stream: Stream, value: bytes, key: bytes | None, exc: ValidationError) -> Envelope[Any]:
+    """A message of an older version the stream still accepts, upgraded; else the classified error.
+    Only messages that failed as the current version come here, so the common case pays nothing."""
+    if not stream.legacy or not any(e["loc"] == ("schema_version",) for e in exc.errors()):
+        raise _classify(exc) from None
+    version = _version_of(value)
+    legacy = stream.legacy.get(version) if version is not None else None
+    if legacy is None:
+        raise _classify(exc) from None
+    try:
+        old = envelope_model(stream, version).model_validate_json(value, strict=True)
+    except ValidationError as old_exc:
+        raise _classify(old_exc) from None
+    _check_key(legacy.key_of(old.payload), old.key, key)
+    payload = legacy.upgrade(old.payload)
+    env = envelope_model(stream)(
+        schema_version=stream.schema_version,
+        source=old.source,
+        key=stream.key_of(payload),
+        observed_at=old.observed_at,
+        produced_at=old.produced_at,
+        payload=payload,
+    )
+    env._payload_json = old.payload.model_dump_json()  # stored as received, before the upgrade
+    return env
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("schema_version must be an integer")
+    return value
+
+
+def _version_of(value: bytes) -> int | None:
+    """The schema_version a message claims, read on the slow path only (1.0 is 1 in JSON)."""
+    try:
+        version = json.loads(value).get("schema_version")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(version, float) and version.is_integer():
+        return int(version)
+    return version if type(version) is int else None
+
+
 @cache
-def envelope_model(stream: Stream) -> type[Envelope[Any]]:
-    """The concrete Envelope[Payload] class for a stream (parametrising a generic is not free)."""
-    return Envelope[stream.payload_model]  # type: ignore[name-defined]
+def envelope_model(stream: Stream, version: int | None = None) -> type[Envelope[Any]]:
+    """The concrete envelope class of a stream at one version (the current one by default)."""
+    version = version or stream.schema_version
+    current = version == stream.schema_version
+    payload = stream.payload_model if current else stream.legacy[version].payload_model
+    # Literal[version] narrows the field to exactly this version; required, so nothing is guessed.
+    # `true == 1` in Python, not in JSON Schema: booleans are refused before the literal check.
+    version_field: Any = (Annotated[Literal[version], BeforeValidator(_not_bool)], ...)
+    model = create_model(
+        f"{payload.__name__}Envelope",
+        __base__=Envelope[payload],  # type: ignore[valid-type]
+        schema_version=version_field,
+    )
+    return model  # type: ignore[return-value]
 
 
 def _classify(exc: ValidationError) -> ContractError:

@@ -1,16 +1,17 @@
-"""The three streams: topic names, raw tables, payload models and natural keys in one registry."""
+"""The three streams: topic names, raw tables, payload models, versions and natural keys in one registry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel
 
-from services.contract.payloads import CryptoPrice, GithubEvent, WeatherObservation
+from services.contract.payloads import CryptoPrice, CryptoPriceV1, GithubEvent, WeatherObservation
 
 
 class StreamName(StrEnum):
@@ -25,6 +26,10 @@ def key_timestamp(ts: datetime) -> str:
 
 
 def _crypto_key(p: Any) -> str:
+    return f"{p.venue}:{p.coin_id}:{int(p.source_updated_at.timestamp())}"
+
+
+def _crypto_key_v1(p: Any) -> str:
     return f"{p.coin_id}:{int(p.source_updated_at.timestamp())}"
 
 
@@ -49,6 +54,16 @@ def _weather_observed(p: Any) -> datetime:
 
 
 @dataclass(frozen=True)
+class LegacyVersion:
+    """An older payload version the sink still accepts, and how to bring it to the current one."""
+
+    payload_model: type[BaseModel]
+    key_of: Callable[[Any], str]
+    """The natural key as that version defined it (what its producers sent as the Kafka key)."""
+    upgrade: Callable[[Any], BaseModel]
+
+
+@dataclass(frozen=True)
 class Stream:
     name: StreamName
     base_topic: str
@@ -57,13 +72,38 @@ class Stream:
     key_of: Callable[[Any], str]
     """Natural key: the Kafka message key and the raw table's unique key."""
     observed_at_of: Callable[[Any], datetime]
-    """When the observation happened at the source (the envelope's observed_at)."""
+    """When the observation happened at the source (the envelope's observed_at must equal it)."""
+    schema_version: int = 1
+    """The version producers write (the envelope's schema_version)."""
+    legacy: Mapping[int, LegacyVersion] = field(default_factory=dict, compare=False)
+    free_form: tuple[str, ...] = ()
+    """Payload fields holding arbitrary JSON, stored exactly as received (lossless.py)."""
 
     def topic(self, namespace: str = "") -> str:
         return f"{namespace}{self.base_topic}"
 
     def dlq(self, namespace: str = "") -> str:
         return dlq_topic(self.topic(namespace))
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (*sorted(self.legacy), self.schema_version)
+
+    @property
+    def timestamp_fields(self) -> tuple[str, ...]:
+        """The payload's timestamps: none may lie more than MAX_FUTURE ahead."""
+        return _timestamp_fields(self.payload_model)
+
+
+@cache
+def _timestamp_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """Fields the published schema declares as date-times (optional ones included)."""
+    props = model.model_json_schema()["properties"]
+
+    def is_timestamp(prop: dict[str, Any]) -> bool:
+        return prop.get("format") == "date-time" or any(is_timestamp(p) for p in prop.get("anyOf", ()))
+
+    return tuple(name for name, prop in props.items() if is_timestamp(prop))
 
 
 def dlq_topic(topic: str) -> str:
@@ -78,6 +118,8 @@ STREAMS: dict[StreamName, Stream] = {
         CryptoPrice,
         _crypto_key,
         _crypto_observed,
+        schema_version=2,
+        legacy={1: LegacyVersion(CryptoPriceV1, _crypto_key_v1, CryptoPriceV1.upgrade)},
     ),
     StreamName.GITHUB: Stream(
         StreamName.GITHUB,
@@ -86,6 +128,7 @@ STREAMS: dict[StreamName, Stream] = {
         GithubEvent,
         _github_key,
         _github_observed,
+        free_form=("payload",),
     ),
     StreamName.WEATHER: Stream(
         StreamName.WEATHER,

@@ -16,7 +16,7 @@ from services.config import PostgresSettings, ServiceSettings
 from services.lake import metrics
 from services.lake.settings import LakeSettings, SyncSettings
 from services.lake.syncer import Syncer, WriterLockHeldError
-from services.runtime import Health, ServiceServer, StopFlag, install_signal_handlers
+from services.runtime import Health, StopFlag, install_signal_handlers, serve
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,8 @@ def run_sync(
     stop = StopFlag()
     install_signal_handlers(stop)
     health = Health(service.liveness_stall_s)
-    server = ServiceServer(health, service.metrics_host, service.metrics_port).start()
-    log.info("sync starting", extra={"metrics_port": server.port, "once": once})
+    server = serve(health, service, "lake-sync", one_shot=once)
+    log.info("sync starting", extra={"metrics_port": server and server.port, "once": once})
     syncer = Syncer(lake, pg, sync)
     outcome = {"failed": False}
 
@@ -96,6 +96,7 @@ def run_sync(
         log.warning("interrupting the running batch to shut down in time")
         syncer.interrupt()
         worker.join(timeout=service.shutdown_timeout_s * 0.3)
-    server.stop()
+    if server is not None:
+        server.stop()
     log.info("sync stopped", extra={"reason": stop.signal_name or "done"})
     return 1 if outcome["failed"] and not stop.is_set() else 0

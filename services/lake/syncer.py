@@ -36,6 +36,7 @@ from psycopg import sql
 
 from services.config import PostgresSettings
 from services.lake import metrics
+from services.lake.backfills import BACKFILLS
 from services.lake.connect import LAKE_ALIAS, SOURCE_ALIAS, connect
 from services.lake.fence import FenceTracker
 from services.lake.settings import LakeSettings, SyncSettings
@@ -187,6 +188,18 @@ class Syncer:
                 self._add_new_columns(table, columns)
             self._set_inline_limit(table)
 
+    def _refresh_columns(self) -> None:
+        """A migration can add raw-table columns while the syncer runs (the sink migrates at its
+        start-up): pick them up before the next batch, or their values would never reach the lake."""
+        for table in RAW_TABLES:
+            columns = self._source_columns(table)
+            if columns != self._columns.get(table):
+                # The postgres extension caches the source catalog: without this it would neither
+                # see nor select the new columns.
+                self._need_duck().execute("CALL pg_clear_cache()")
+                self._columns[table] = columns
+                self._add_new_columns(table, columns)
+
     def _source_columns(self, table: str) -> _Columns:
         source = self._need_source()
         rows = source.execute(
@@ -226,6 +239,23 @@ class Syncer:
             col_type = "JSON" if name in columns.json else str(types[name])
             log.info("adding lake column", extra={"table": table, "column": name, "type": col_type})
             duck.execute(f"ALTER TABLE {_lake(table)} ADD COLUMN {quote_ident(name)} {col_type}")
+        self._backfill(table, set(columns.names))
+
+    def _backfill(self, table: str, columns: set[str]) -> None:
+        """Apply the lake side of migrations that rewrote rows the lake already has (backfills.py)."""
+        duck = self._need_duck()
+        for backfill in BACKFILLS:
+            if backfill.table != table or backfill.needs_column not in columns:
+                continue
+            # Constant SQL from backfills.py; the table name is one of RAW_TABLES, quoted.
+            updated = duck.execute(
+                f"UPDATE {_lake(table)} SET {backfill.set_sql} WHERE {backfill.where_sql}"  # noqa: S608
+            ).fetchone()
+            if updated and updated[0]:
+                log.info(
+                    "backfilled lake rows",
+                    extra={"table": table, "migration": backfill.migration, "rows": updated[0]},
+                )
 
     def _set_inline_limit(self, table: str) -> None:
         """Persist the per-table inlining limit in the catalog (applies to every writer)."""
@@ -270,6 +300,7 @@ class Syncer:
         """Copy every table up to its settled bound; stops between transactions when asked.
         `on_commit` runs after each transaction (the liveness tick during a long backfill)."""
         self.open()
+        self._refresh_columns()
         result = CycleResult(rows=dict.fromkeys(RAW_TABLES, 0))
         bounds: dict[str, int] = {}
         source_max: dict[str, int] = {}

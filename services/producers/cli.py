@@ -1,4 +1,5 @@
-"""`datastack produce crypto|github|weather`: one producer process per source.
+"""`datastack produce crypto|github|weather`: one producer process per stream (the crypto one polls
+every configured venue).
 
 Settings are loaded inside the command, so a bad environment variable raises ConfigError here and
 `services.cli.main` turns it into exit code 2 with the variable's name on stderr.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
@@ -18,7 +20,7 @@ from services.contract import STREAMS, StreamName
 from services.producers.backoff import Backoff
 from services.producers.http import Fetcher
 from services.producers.metrics import ProducerMetrics
-from services.producers.replay import crypto_replay, github_replay, weather_replay
+from services.producers.replay import crypto_replays, github_replay, weather_replay
 from services.producers.runner import Runner, RunOptions, build_producer
 from services.producers.settings import (
     CryptoSettings,
@@ -28,14 +30,17 @@ from services.producers.settings import (
     WeatherSettings,
 )
 from services.producers.sources.base import Source
-from services.producers.sources.crypto import LABEL as COINGECKO
-from services.producers.sources.crypto import CoinGeckoLive
+from services.producers.sources.bitstamp import BitstampLive
+from services.producers.sources.coinbase import CoinbaseLive
+from services.producers.sources.coingecko import CoinGeckoLive
+from services.producers.sources.gemini import GeminiLive
 from services.producers.sources.github import LABEL as GITHUB
 from services.producers.sources.github import GithubLive
+from services.producers.sources.kraken import KrakenLive
 from services.producers.sources.weather import OPEN_METEO, OPENWEATHERMAP, OpenMeteoLive, OpenWeatherLive
-from services.producers.synthetic import LABEL as SYNTHETIC
 from services.producers.synthetic import SyntheticSource
-from services.runtime import Health, ServiceServer, StopFlag, configure_logging, install_signal_handlers
+from services.producers.venues import BITSTAMP, COINBASE, COINGECKO, GEMINI, KRAKEN, VENUES, plan
+from services.runtime import Health, StopFlag, configure_logging, install_signal_handlers, serve
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +90,7 @@ def run_producer(
     registry: CollectorRegistry = REGISTRY,
     own_process: bool = True,
 ) -> int:
-    """Wire settings, source, Kafka producer, metrics server and loop; return the exit code.
+    """Wire settings, sources, Kafka producer, metrics server and loop; return the exit code.
 
     `own_process=False` (tests running a producer in-process) leaves logging and signal handlers of
     the host process alone; stop it through `stop` instead.
@@ -100,8 +105,7 @@ def run_producer(
     if own_process:
         configure_logging(service.log_level, service.log_format, service=f"producer-{name}")
         install_signal_handlers(stop)
-    label = _label(stream, mode, source_settings)
-    metrics = ProducerMetrics(name, label, registry)
+    metrics = ProducerMetrics(name, name, registry)  # counted per source: metrics.for_source(label)
     health = Health(service.liveness_stall_s)
     start = datetime.now(UTC)
 
@@ -112,14 +116,28 @@ def run_producer(
         # still never run further ahead of the wall clock than REPLAY_MAX_AHEAD_S).
         interval = 0.0 if count is not None and mode != "live" else (1.0 if mode == "synthetic" else 60.0)
 
-    fetcher: Fetcher | None = None
-    if mode == "live":
+    # The workers' stop: set on SIGTERM, --count reached or --once done; fetchers sleep on it.
+    halt = StopFlag()
+    fetchers: list[Fetcher] = []
+
+    def fetcher(api: str, min_interval_s: float = 0.0) -> Fetcher:
+        """One HTTP client per API, counting under its own `source` label, paced to its limits."""
         backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s, settings.retry_after_max_s)
-        fetcher = Fetcher.create(
-            settings.http_timeout_s, backoff, settings.http_max_attempts, stop, metrics, on_wait=health.tick
+        made = Fetcher.create(
+            settings.http_timeout_s,
+            backoff,
+            settings.http_max_attempts,
+            halt,
+            metrics.for_source(api),
+            on_wait=health.tick,
+            min_interval_s=min_interval_s,
         )
+        fetchers.append(made)
+        return made
+
+    sources: list[Source] = []
     try:
-        source = _build_source(
+        sources = _build_sources(
             stream,
             mode,
             source_settings,
@@ -130,10 +148,10 @@ def run_producer(
             count=count,
             max_ahead_s=settings.replay_max_ahead_s,
         )
-        server = ServiceServer(health, service.metrics_host, service.metrics_port, registry).start()
+        server = serve(health, service, f"producer-{name}", registry, one_shot=once or count is not None)
     except BaseException:
-        if fetcher is not None:
-            fetcher.close()
+        for made in fetchers:
+            made.close()
         raise
     topic = STREAMS[stream].topic(kafka.topic_namespace)
     log.info(
@@ -141,12 +159,12 @@ def run_producer(
         extra={
             "producer": name,
             "mode": mode,
-            "source": label,
+            "sources": [s.label for s in sources],
             "topic": topic,
             "interval_s": interval,
             "once": once,
             "count": count,
-            "metrics_port": server.port,
+            "metrics_port": server and server.port,
         },
     )
     options = RunOptions(
@@ -154,15 +172,25 @@ def run_producer(
     )
     try:
         producer = build_producer(kafka, f"datastack-producer-{name}", stop)
-        return Runner(source, producer, topic, metrics, health, stop, options).run()
+        return Runner(sources, producer, topic, metrics, health, stop, options, halt=halt).run()
     finally:
-        source.close()
-        if fetcher is not None:
-            fetcher.close()
-        server.stop()
+        for source in sources:
+            source.close()
+        for made in fetchers:
+            made.close()
+        if server is not None:
+            server.stop()
 
 
 SourceSettings = CryptoSettings | GithubSettings | WeatherSettings
+FetcherFactory = Callable[..., Fetcher]
+CRYPTO_LIVE: dict[str, type[CoinGeckoLive | CoinbaseLive | KrakenLive | BitstampLive | GeminiLive]] = {
+    COINGECKO: CoinGeckoLive,
+    COINBASE: CoinbaseLive,
+    KRAKEN: KrakenLive,
+    BITSTAMP: BitstampLive,
+    GEMINI: GeminiLive,
+}
 
 
 def _load_source_settings(stream: StreamName) -> SourceSettings:
@@ -173,52 +201,50 @@ def _load_source_settings(stream: StreamName) -> SourceSettings:
     return load(WeatherSettings)
 
 
-def _label(stream: StreamName, mode: SourceMode, settings: SourceSettings) -> str:
-    """The envelope's `source`: the API the data comes (or was recorded) from, or `synthetic`."""
-    if mode == "synthetic":
-        return SYNTHETIC
-    if stream is StreamName.CRYPTO:
-        return COINGECKO
-    if stream is StreamName.GITHUB:
-        return GITHUB
-    assert isinstance(settings, WeatherSettings)
-    return OPENWEATHERMAP if mode == "live" and settings.openweather_api_key is not None else OPEN_METEO
-
-
-def _build_source(
+def _build_sources(
     stream: StreamName,
     mode: SourceMode,
     settings: SourceSettings,
-    fetcher: Fetcher | None,
+    fetcher: FetcherFactory,
     *,
     start: datetime,
     seed: int,
     interval_s: float,
     count: int | None,
     max_ahead_s: float,
-) -> Source:
+) -> list[Source]:
+    """The producer's sources: one per crypto venue (live and replay), else one. The envelope's
+    `source` is each one's label: the API the data comes (or was recorded) from, or `synthetic`."""
     if mode == "synthetic":
-        return SyntheticSource(
-            stream,
-            seed,
-            start,
-            coins=settings.crypto_coins if isinstance(settings, CryptoSettings) else (),
-            cities=settings.weather_cities if isinstance(settings, WeatherSettings) else (),
-            tick_s=interval_s,
-            planned_count=count,
-            max_ahead_s=max_ahead_s,
-        )
+        crypto = settings if isinstance(settings, CryptoSettings) else None
+        return [
+            SyntheticSource(
+                stream,
+                seed,
+                start,
+                coins=crypto.crypto_coins if crypto else (),
+                venues=crypto.crypto_venues if crypto else (),
+                cities=settings.weather_cities if isinstance(settings, WeatherSettings) else (),
+                tick_s=interval_s,
+                planned_count=count,
+                max_ahead_s=max_ahead_s,
+            )
+        ]
     if mode == "replay":
         if isinstance(settings, WeatherSettings):
-            return weather_replay(settings.weather_cities, start, max_ahead_s)
+            return [weather_replay(settings.weather_cities, start, max_ahead_s)]
         if isinstance(settings, CryptoSettings):
-            return crypto_replay(settings.crypto_coins, start, max_ahead_s)
-        return github_replay(start, max_ahead_s)
-    assert fetcher is not None
+            return list(crypto_replays(settings.crypto_coins, settings.crypto_venues, start, max_ahead_s))
+        return [github_replay(start, max_ahead_s)]
     if isinstance(settings, CryptoSettings):
-        return CoinGeckoLive(settings, fetcher)
+        return [
+            CRYPTO_LIVE[listing.venue](
+                settings, listing, fetcher(listing.venue, VENUES[listing.venue].min_request_interval_s)
+            )
+            for listing in plan(settings.crypto_venues, settings.crypto_coins)
+        ]
     if isinstance(settings, GithubSettings):
-        return GithubLive(settings, fetcher)
+        return [GithubLive(settings, fetcher(GITHUB))]
     if settings.openweather_api_key is not None:
-        return OpenWeatherLive(settings, fetcher)
-    return OpenMeteoLive(settings, fetcher)
+        return [OpenWeatherLive(settings, fetcher(OPENWEATHERMAP))]
+    return [OpenMeteoLive(settings, fetcher(OPEN_METEO))]

@@ -38,7 +38,15 @@ class FetchError(Exception):
 
 
 class PayloadError(Exception):
-    """The body is not the shape the parser expects at all (not JSON, an error object, ...)."""
+    """The body is not the shape the parser expects at all (not JSON, an error object, ...).
+
+    `status` is the metrics label ("parse" for garbage; an API that reports errors inside a 200
+    body, like Kraken, uses "api_error" or "rate_limited"); `wait_s` as for FetchError."""
+
+    def __init__(self, reason: str, status: str = "parse", wait_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.wait_s = wait_s
 
 
 def _retryable(status: int) -> bool:
@@ -66,6 +74,7 @@ class Fetcher:
         stop: StopFlag,
         metrics: ProducerMetrics,
         on_wait: Callable[[], None] = lambda: None,
+        min_interval_s: float = 0.0,
     ) -> None:
         self._client = client
         self._backoff = backoff
@@ -73,6 +82,8 @@ class Fetcher:
         self._stop = stop
         self.metrics = metrics
         self._on_wait = on_wait
+        self._min_interval_s = min_interval_s
+        self._next_request_at = 0.0
 
     @classmethod
     def create(
@@ -83,15 +94,17 @@ class Fetcher:
         stop: StopFlag,
         metrics: ProducerMetrics,
         on_wait: Callable[[], None] = lambda: None,
+        min_interval_s: float = 0.0,
     ) -> Fetcher:
         """`on_wait` runs about once a second during backoff sleeps (the liveness tick: a 15-minute
-        Retry-After is the server's wish, not a hung process)."""
+        Retry-After is the server's wish, not a hung process). `min_interval_s` spaces every request
+        of this fetcher, retries included: the API's published rate limit (see venues.py)."""
         client = httpx.Client(
             timeout=httpx.Timeout(timeout_s),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )
-        return cls(client, backoff, max_attempts, stop, metrics, on_wait)
+        return cls(client, backoff, max_attempts, stop, metrics, on_wait, min_interval_s)
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep, waking early on stop; True when stopping."""
@@ -107,12 +120,20 @@ class Fetcher:
     def close(self) -> None:
         self._client.close()
 
+    def _pace(self) -> None:
+        """Wait until the next request is allowed; FetchError("stopped") when stopping meanwhile."""
+        wait = self._next_request_at - time.monotonic()
+        if wait > 0 and self._sleep(wait):
+            raise FetchError("stopped", "shutdown requested while pacing requests")
+        self._next_request_at = time.monotonic() + self._min_interval_s
+
     def get(
         self, url: str, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
         """GET with retries. Returns a 2xx or 304 response; raises FetchError otherwise."""
         for attempt in range(self._max_attempts):
             self._on_wait()  # a poll of many slow requests (one per city) is progress, not a hang
+            self._pace()
             hint: float | None = None
             try:
                 response = self._client.get(url, params=params, headers=headers)

@@ -1,12 +1,15 @@
 """Prometheus metrics of one producer process, labelled by producer (crypto/github/weather) and source
-(coingecko, github, open-meteo, openweathermap, synthetic).
+(coingecko, coinbase, kraken, bitstamp, gemini, github, open-meteo, openweathermap, synthetic).
 
 A `ProducerMetrics` owns its collectors on a given registry, so tests can run producers in-process on
-a private `CollectorRegistry` and read exact values.
+a private `CollectorRegistry` and read exact values. The crypto producer polls several venues in one
+process: `for_source` gives each its own `source` label on the same collectors, so every venue's
+polls, API errors, backoff and last success are counted apart.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
@@ -16,6 +19,7 @@ class ProducerMetrics:
     def __init__(self, producer: str, source: str, registry: CollectorRegistry = REGISTRY) -> None:
         labels = ("producer", "source")
         self.registry = registry
+        self.source = source
         self._labels = {"producer": producer, "source": source}
         self._polls = Counter(
             "datastack_producer_polls",
@@ -59,6 +63,13 @@ class ProducerMetrics:
             labels,
             registry=registry,
         )
+
+    def for_source(self, source: str) -> ProducerMetrics:
+        """The same collectors, counting under another `source` label."""
+        view = copy.copy(self)
+        view.source = source
+        view._labels = {**self._labels, "source": source}
+        return view
 
     def poll(self, outcome: str) -> None:
         self._polls.labels(**self._labels, outcome=outcome).inc()

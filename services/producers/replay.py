@@ -7,6 +7,12 @@ keys stay fresh and the output is a pure function of the start time. GitHub even
 the id range of the recording per cycle (counted from the recording, not from this run), so a
 restart later on does not replay ids an earlier run already sent.
 
+Crypto has one recording per venue, recorded at the same moments; they share one timeline (the same
+shift and cycle length), so the venues' prices stay side by side in time as they were recorded.
+Coinbase and Gemini answer one pair per request: their recordings hold `{pair: body as received}`
+per poll. Kraken's answer has no time at all: `kraken-ticker.polled-at.json` holds the times the
+recorded polls were received, and the replay stamps each poll with its (shifted) time.
+
 Replay is real-time playback: a poll whose data would lie more than `max_ahead_s` in the future of
 the wall clock waits (the contract rejects timestamps more than an hour ahead).
 """
@@ -28,20 +34,27 @@ from typing import Any
 from services.config import ConfigError
 from services.contract import StreamName
 from services.producers.cities import CATALOGUE, City
-from services.producers.sources.base import Parsed, PollResult
-from services.producers.sources.crypto import LABEL as COINGECKO
-from services.producers.sources.crypto import parse_markets
+from services.producers.sources import bitstamp, coinbase, gemini, kraken
+from services.producers.sources.base import Parsed, PollResult, get_path
+from services.producers.sources.coingecko import parse_markets
+from services.producers.sources.exchange import parse_recorded, truncate_to_micros
 from services.producers.sources.github import LABEL as GITHUB
 from services.producers.sources.github import parse_events
 from services.producers.sources.weather import OPEN_METEO, parse_open_meteo
+from services.producers.venues import BITSTAMP, COINBASE, COINGECKO, GEMINI, KRAKEN, Listing, plan
 
 log = logging.getLogger(__name__)
 
 FIXTURE_FILES: dict[str, str] = {
     COINGECKO: "coingecko-markets",
+    COINBASE: "coinbase-ticker",
+    KRAKEN: "kraken-ticker",
+    BITSTAMP: "bitstamp-ticker",
+    GEMINI: "gemini-pubticker",
     GITHUB: "github-events",
     OPEN_METEO: "open-meteo-forecast",
 }
+KRAKEN_POLL_TIMES = "kraken-ticker.polled-at.json"
 
 
 def load_fixtures(api: str) -> list[Any]:
@@ -57,11 +70,21 @@ def load_fixtures(api: str) -> list[Any]:
     return [json.loads((folder / n).read_text(encoding="utf-8")) for n in names]
 
 
+def _fixture(name: str) -> Any:
+    folder = resources.files("services.producers") / "fixtures"
+    return json.loads((folder / name).read_text(encoding="utf-8"))
+
+
 def openweathermap_fixture() -> list[Any]:
     """Recorded `/data/2.5/weather` answers, one per catalogue city (used by tests and docs)."""
-    folder = resources.files("services.producers") / "fixtures"
-    doc: list[Any] = json.loads((folder / "openweathermap-weather.json").read_text(encoding="utf-8"))
+    doc: list[Any] = _fixture("openweathermap-weather.json")
     return doc
+
+
+def kraken_poll_times() -> list[str]:
+    """When each recorded Kraken poll was received (RFC 3339), in poll order."""
+    times: list[str] = _fixture(KRAKEN_POLL_TIMES)
+    return times
 
 
 # --- per-API knowledge: where the timestamps (and ids) are, and how to move them -------------------
@@ -89,6 +112,78 @@ def _coingecko_shift(doc: Any, seconds: int, _cycle: int) -> Any:
         if isinstance(rec, dict) and isinstance(rec.get("last_updated"), str):
             rec["last_updated"] = _iso_z(_parse_iso(rec["last_updated"]) + timedelta(seconds=seconds))
     return out
+
+
+def _shift_rfc3339(value: str, seconds: int) -> str:
+    """Move a UTC RFC 3339 time (`...Z`) by whole seconds, keeping its fraction digits as written:
+    Coinbase's nanoseconds survive the replay, so the parser's truncation is exercised too."""
+    whole, dot, fraction = value.removesuffix("Z").partition(".")
+    moved = datetime.fromisoformat(whole).replace(tzinfo=UTC) + timedelta(seconds=seconds)
+    return moved.strftime("%Y-%m-%dT%H:%M:%S") + dot + fraction + "Z"
+
+
+def _coinbase_times(doc: Any) -> list[float]:
+    return [
+        _parse_iso(truncate_to_micros(body["time"])).timestamp()
+        for body in doc.values()
+        if isinstance(body, dict) and isinstance(body.get("time"), str)
+    ]
+
+
+def _coinbase_shift(doc: Any, seconds: int, _cycle: int) -> Any:
+    out = copy.deepcopy(doc)
+    for body in out.values():
+        if isinstance(body, dict) and isinstance(body.get("time"), str):
+            body["time"] = _shift_rfc3339(body["time"], seconds)
+    return out
+
+
+def _gemini_times(doc: Any) -> list[float]:
+    stamps = [get_path(body, "volume", "timestamp") for body in doc.values()]
+    return [s / 1000 for s in stamps if isinstance(s, int)]
+
+
+def _gemini_shift(doc: Any, seconds: int, _cycle: int) -> Any:
+    out = copy.deepcopy(doc)
+    for body in out.values():
+        volume = body.get("volume") if isinstance(body, dict) else None
+        if isinstance(volume, dict) and isinstance(volume.get("timestamp"), int):
+            volume["timestamp"] += seconds * 1000
+    return out
+
+
+def _bitstamp_times(doc: Any) -> list[float]:
+    return [
+        float(r["timestamp"]) for r in doc if isinstance(r, dict) and str(r.get("timestamp", "")).isdigit()
+    ]
+
+
+def _bitstamp_shift(doc: Any, seconds: int, _cycle: int) -> Any:
+    out = copy.deepcopy(doc)
+    for rec in out:
+        if isinstance(rec, dict) and str(rec.get("timestamp", "")).isdigit():
+            rec["timestamp"] = str(int(rec["timestamp"]) + seconds)
+    return out
+
+
+def _kraken_times(doc: Any) -> list[float]:
+    return [_parse_iso(doc["polled_at"]).timestamp()]
+
+
+def _kraken_shift(doc: Any, seconds: int, _cycle: int) -> Any:
+    return {
+        "polled_at": _iso_z(_parse_iso(doc["polled_at"]) + timedelta(seconds=seconds)),
+        "body": doc["body"],
+    }
+
+
+def _kraken_parse(doc: Any, listing: Listing) -> Parsed:
+    """Kraken answers only the pairs asked for: keep those of the recording (asked for all)."""
+    asked = {c.pair for c in listing.coins} | {kraken.CANONICAL.get(c.pair, c.pair) for c in listing.coins}
+    body = doc["body"]
+    if isinstance(body.get("result"), dict):
+        body = {**body, "result": {k: v for k, v in body["result"].items() if k in asked}}
+    return kraken.parse_ticker(body, listing, _parse_iso(doc["polled_at"]))
 
 
 def _github_times(doc: Any) -> list[float]:
@@ -145,6 +240,21 @@ class Recording:
     shift: Callable[[Any, int, int], Any]
     parse: Callable[[Any], Parsed]
 
+    def newest(self) -> list[float]:
+        """Unix time of the newest observation of each recorded poll."""
+        return [max(self.times(d)) for d in self.docs]
+
+    def cycle_span_s(self) -> int:
+        """One cycle lasts as long as the recorded polls did (so at the recorded cadence replay keeps
+        pace with the wall clock), but at least the recorded time range, so cycles never overlap.
+        Whole minutes: Open-Meteo times have minute resolution. The cadence is rounded (polls a
+        minute apart give a three-minute cycle even when the server answered 30 ms late once)."""
+        refs = self.newest()
+        first = min(min(self.times(d)) for d in self.docs)
+        step = (refs[-1] - refs[0]) / (len(refs) - 1) if len(refs) > 1 else 60.0
+        cadence = round(len(refs) * max(step, 1.0) / 60.0)
+        return 60 * max(cadence, math.ceil((max(refs) - first + 1.0) / 60.0))
+
 
 class ReplaySource:
     def __init__(
@@ -154,25 +264,24 @@ class ReplaySource:
         start: datetime,
         max_ahead_s: float,
         clock: Callable[[], float] = time.time,
+        *,
+        anchor: float | None = None,
+        cycle_span_s: int | None = None,
     ) -> None:
+        """`anchor` (default: the newest observation of the first recorded poll) is the recorded
+        time placed in the start minute; recordings replayed side by side pass the same anchor and
+        cycle span so that they keep their recorded alignment."""
         self.stream = stream
         self.label = recording.label
         self._rec = recording
         self._max_ahead_s = max_ahead_s
         self._clock = clock
-        refs = [max(recording.times(d)) for d in recording.docs]
-        first = min(min(recording.times(d)) for d in recording.docs)
-        last = max(refs)
-        step = (refs[-1] - refs[0]) / (len(refs) - 1) if len(refs) > 1 else 60.0
-        self._refs = refs
-        # One cycle lasts as long as the recorded polls did (so at the recorded cadence replay keeps
-        # pace with the wall clock), but at least the recorded time range, so cycles never overlap.
-        # Whole minutes: Open-Meteo times have minute resolution.
-        span = max(len(refs) * max(step, 1.0), last - first + 1.0)
-        self._cycle_span = int(math.ceil(span / 60.0) * 60)
+        self._refs = recording.newest()
+        self._cycle_span = cycle_span_s or recording.cycle_span_s()
         # Anchor the newest observation of the first poll at the start minute: nothing replayed by the
         # first poll lies in the future.
-        self._shift0 = int((start.timestamp() - refs[0]) // 60 * 60)
+        reference = self._refs[0] if anchor is None else anchor
+        self._shift0 = int((start.timestamp() - reference) // 60 * 60)
         self._cycle0 = self._shift0 // self._cycle_span
         self._k = 0
 
@@ -202,24 +311,68 @@ class ReplaySource:
         """Nothing to release."""
 
 
-def crypto_replay(
-    coins: Sequence[str], start: datetime, max_ahead_s: float, clock: Callable[[], float] = time.time
-) -> ReplaySource:
-    """The recordings cover the default coins; keep the configured ones."""
-    docs = load_fixtures(COINGECKO)
-    recorded = {r.get("id") for d in docs for r in d if isinstance(r, dict)}
-    missing = [c for c in coins if c not in recorded]
-    if len(missing) == len(coins):
+def _venue_recording(listing: Listing) -> tuple[Recording, list[str]]:
+    """A venue's recording restricted to the listing's coins, and the listed coins it lacks."""
+    venue, docs = listing.venue, load_fixtures(listing.venue)
+    if venue == COINGECKO:
+        wanted = set(listing.coin_ids())
+        recorded = {r.get("id") for d in docs for r in d if isinstance(r, dict)}
+        docs = [[r for r in d if isinstance(r, dict) and r.get("id") in wanted] for d in docs]
+        rec = Recording(venue, docs, _coingecko_times, _coingecko_shift, parse_markets)
+        return rec, [c for c in listing.coin_ids() if c not in recorded]
+    if venue == KRAKEN:
+        docs = [{"polled_at": t, "body": d} for t, d in zip(kraken_poll_times(), docs, strict=True)]
+        keys = {k for d in docs for k in d["body"].get("result", {})}
+        missing = [c.coin_id for c in listing.coins if kraken.CANONICAL.get(c.pair, c.pair) not in keys]
+        return Recording(
+            venue, docs, _kraken_times, _kraken_shift, partial(_kraken_parse, listing=listing)
+        ), missing
+    if venue == BITSTAMP:
+        pairs = {r.get("pair") for d in docs for r in d if isinstance(r, dict)}
+        missing = [c.coin_id for c in listing.coins if c.pair not in pairs]
+        parse = partial(bitstamp.parse_tickers, listing=listing)
+        return Recording(venue, docs, _bitstamp_times, _bitstamp_shift, parse), missing
+    # One pair per request: {pair: body} per poll.
+    one = coinbase.parse_ticker if venue == COINBASE else gemini.parse_ticker
+    times, shift = (_coinbase_times, _coinbase_shift) if venue == COINBASE else (_gemini_times, _gemini_shift)
+    missing = [c.coin_id for c in listing.coins if not any(c.pair in d for d in docs)]
+    docs = [{p: body for p, body in d.items() if p in listing.by_pair()} for d in docs]
+    parse = partial(parse_recorded, listing=listing, parse_one=one)
+    return Recording(venue, docs, times, shift, parse), missing
+
+
+def crypto_replays(
+    coins: Sequence[str],
+    venues: Sequence[str],
+    start: datetime,
+    max_ahead_s: float,
+    clock: Callable[[], float] = time.time,
+) -> list[ReplaySource]:
+    """One replay per configured venue, on one timeline. The recordings cover the default coins on
+    every venue that lists them; other coins are skipped (and said so once)."""
+    recordings = []
+    for listing in plan(venues, coins):
+        rec, missing = _venue_recording(listing)
+        if missing:
+            log.warning(
+                "no recorded prices for these coins; replay skips them",
+                extra={"venue": listing.venue, "coins": missing},
+            )
+        if len(missing) < len(listing.coins):
+            recordings.append(rec)
+    if not recordings:
         raise ConfigError(
-            f"CRYPTO_COINS: no recorded data for {', '.join(missing)}; replay covers "
-            f"{', '.join(sorted(str(c) for c in recorded))} (use --source live or synthetic for others)"
+            f"CRYPTO_COINS: no recorded data for {', '.join(coins)} on {', '.join(venues)}; replay covers "
+            "the default coins (use --source live or synthetic for others)"
         )
-    if missing:
-        log.warning("no recorded prices for these coins; replay skips them", extra={"coins": missing})
-    wanted = set(coins)
-    docs = [[r for r in d if isinstance(r, dict) and r.get("id") in wanted] for d in docs]
-    rec = Recording(COINGECKO, docs, _coingecko_times, _coingecko_shift, parse_markets)
-    return ReplaySource(StreamName.CRYPTO, rec, start, max_ahead_s, clock)
+    # The first polls' newest observation is placed in the start minute (none in the future), and
+    # every venue moves by the same cycle, so recorded neighbours stay neighbours.
+    anchor = max(r.newest()[0] for r in recordings)
+    span = max(r.cycle_span_s() for r in recordings)
+    return [
+        ReplaySource(StreamName.CRYPTO, r, start, max_ahead_s, clock, anchor=anchor, cycle_span_s=span)
+        for r in recordings
+    ]
 
 
 def github_replay(

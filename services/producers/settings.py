@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.contract.payloads import COIN_ID
 from services.producers.cities import DEFAULT_CITIES, City, parse_cities
+from services.producers.venues import DEFAULT_VENUES, VENUES
 
 _BASE = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
 _URL = r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$"
@@ -64,8 +65,19 @@ class CryptoSettings(BaseSettings):
     """CRYPTO_COINS: comma-separated CoinGecko coin ids (e.g. bitcoin,ethereum; not tickers like BTC)."""
     coingecko_api_key: SecretStr | None = None
     """COINGECKO_API_KEY: optional demo key, sent as the x-cg-demo-api-key header."""
+    crypto_venues: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_VENUES, min_length=1)
+    """CRYPTO_VENUES: comma-separated venues polled by the one crypto producer process (coingecko,
+    coinbase, kraken, bitstamp, gemini; default all five)."""
     coingecko_base_url: str = Field("https://api.coingecko.com", pattern=_URL)
     """COINGECKO_BASE_URL: scheme://host[/prefix] of the CoinGecko API."""
+    coinbase_base_url: str = Field("https://api.exchange.coinbase.com", pattern=_URL)
+    """COINBASE_BASE_URL: the Coinbase Exchange REST API."""
+    kraken_base_url: str = Field("https://api.kraken.com", pattern=_URL)
+    """KRAKEN_BASE_URL: the Kraken REST API."""
+    bitstamp_base_url: str = Field("https://www.bitstamp.net", pattern=_URL)
+    """BITSTAMP_BASE_URL: the Bitstamp site (the API lives under /api/v2)."""
+    gemini_base_url: str = Field("https://api.gemini.com", pattern=_URL)
+    """GEMINI_BASE_URL: the Gemini REST API."""
 
     @field_validator("crypto_coins", mode="before")
     @classmethod
@@ -80,15 +92,42 @@ class CryptoSettings(BaseSettings):
                 raise ValueError("coin ids must be unique")
         return value
 
+    @field_validator("crypto_venues", mode="before")
+    @classmethod
+    def _split_venues(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(v.strip().lower() for v in value.split(",") if v.strip())
+        if isinstance(value, tuple | list):
+            unknown = [v for v in value if v not in VENUES]
+            if unknown:
+                raise ValueError(
+                    f"unknown venue(s) {', '.join(map(str, unknown))}; known: {', '.join(VENUES)}"
+                )
+            if len(set(value)) != len(value):
+                raise ValueError("venues must be unique")
+        return value
+
     @field_validator("coingecko_api_key", mode="before")
     @classmethod
     def _key(cls, value: object) -> object:
         return _blank_is_none(value)
 
-    @field_validator("coingecko_base_url")
+    @field_validator(
+        "coingecko_base_url", "coinbase_base_url", "kraken_base_url", "bitstamp_base_url", "gemini_base_url"
+    )
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    def base_url(self, venue: str) -> str:
+        urls = {
+            "coingecko": self.coingecko_base_url,
+            "coinbase": self.coinbase_base_url,
+            "kraken": self.kraken_base_url,
+            "bitstamp": self.bitstamp_base_url,
+            "gemini": self.gemini_base_url,
+        }
+        return urls[venue]
 
 
 class GithubSettings(BaseSettings):

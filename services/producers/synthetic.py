@@ -1,10 +1,10 @@
 """Synthetic: a seeded generator of plausible messages, for load tests and offline development.
 
 Output is a pure function of (seed, start time, tick, planned count). Simulated time advances one
-tick per poll; natural keys stay unique because each tick is at least one second and every coin/city
-appears once per tick (GitHub ids are derived from the tick time). With a planned `--count`, the
-simulated timeline ends at the start time instead of beginning there, so a 100k-message burst never
-carries timestamps from the future.
+tick per poll; natural keys stay unique because each tick is at least one second and every
+venue/coin pair and city appears once per tick (GitHub ids are derived from the tick time). With a
+planned `--count`, the simulated timeline ends at the start time instead of beginning there, so a
+100k-message burst never carries timestamps from the future.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from services.contract import CryptoPrice, GithubEvent, StreamName, WeatherObser
 from services.producers.cities import City
 from services.producers.sources.base import Parsed, PollResult
 from services.producers.sources.weather import WMO_CONDITIONS
+from services.producers.venues import COINGECKO, DEFAULT_VENUES, plan
 
 LABEL = "synthetic"
 
@@ -39,6 +40,8 @@ KNOWN_COINS: dict[str, tuple[str, str, float, float]] = {
     "tron": ("trx", "TRON", 0.279, 94.7e9),
 }
 STABLECOINS = frozenset({"tether", "usd-coin", "dai", "true-usd", "first-digital-usd", "ethena-usde"})
+MAJORS = frozenset({"bitcoin", "ethereum"})
+"""The deepest books: spreads of a fraction of a basis point."""
 
 # The public timeline is dominated by pushes (GH Archive statistics), then branch creation and PRs.
 EVENT_MIX: dict[str, float] = {
@@ -64,9 +67,13 @@ and stay well inside a signed 64-bit integer."""
 
 
 class _Crypto:
-    def __init__(self, rng: random.Random, coins: Sequence[str]) -> None:
+    """One random walk per coin (the market price); each venue quotes it with a small bias of its
+    own, a little noise and a bid/ask spread of a few basis points, so cross-venue spreads look like
+    the real ones. CoinGecko reports the market price itself, with market cap and volume."""
+
+    def __init__(self, rng: random.Random, coins: Sequence[str], venues: Sequence[str]) -> None:
         self._rng = rng
-        self._coins: list[tuple[str, str, str, float]] = []
+        self._coins: dict[str, tuple[str, str, float]] = {}
         self._price: dict[str, float] = {}
         for coin in coins:
             if coin in KNOWN_COINS:
@@ -75,44 +82,80 @@ class _Crypto:
                 symbol = coin.replace("-", "")[:6] or "x"
                 name = coin.replace("-", " ").title()
                 price, supply = 10 ** rng.uniform(-3, 3), 10 ** rng.uniform(7, 11)
-            self._coins.append((coin, symbol, name, supply))
+            self._coins[coin] = (symbol, name, supply)
             self._price[coin] = price
         self._open = dict(self._price)
         self._high = dict(self._price)
         self._low = dict(self._price)
+        self._listings = plan(venues, coins)
+        # Per venue and coin: a lasting premium/discount (bps) and the half spread of its book (bps).
+        self._bias = {
+            (lst.venue, c): rng.uniform(-3.0, 3.0) for lst in self._listings for c in lst.coin_ids()
+        }
+        self._half_spread = {
+            (lst.venue, c): 0.5 if c in MAJORS | STABLECOINS else rng.uniform(1.0, 4.0)
+            for lst in self._listings
+            for c in lst.coin_ids()
+        }
+
+    @property
+    def per_tick(self) -> int:
+        return sum(len(lst.coins) for lst in self._listings)
+
+    def _walk(self, coin: str, dt_s: float) -> float:
+        if coin in STABLECOINS:
+            # Mean-reverting around the peg.
+            price = 1.0 + 0.6 * (self._price[coin] - 1.0) + self._rng.gauss(0, 0.0002)
+        else:
+            # Geometric random walk: about 60 % annualised volatility, always positive.
+            sigma = 0.6 / math.sqrt(365 * 86_400)
+            price = self._price[coin] * math.exp(sigma * math.sqrt(max(dt_s, 1.0)) * self._rng.gauss(0, 1))
+        price = min(max(price, 1e-9), 1e11)
+        self._price[coin] = price
+        self._high[coin] = max(price, self._high[coin] * 0.9999 + price * 0.0001)
+        self._low[coin] = min(price, self._low[coin] * 0.9999 + price * 0.0001)
+        return price
 
     def batch(self, at: datetime, dt_s: float) -> list[BaseModel]:
+        market = {coin: self._walk(coin, dt_s) for coin in self._coins}
         out: list[BaseModel] = []
-        for coin, symbol, name, supply in self._coins:
-            if coin in STABLECOINS:
-                # Mean-reverting around the peg.
-                price = 1.0 + 0.6 * (self._price[coin] - 1.0) + self._rng.gauss(0, 0.0002)
-            else:
-                # Geometric random walk: about 60 % annualised volatility, always positive.
-                sigma = 0.6 / math.sqrt(365 * 86_400)
-                price = self._price[coin] * math.exp(
-                    sigma * math.sqrt(max(dt_s, 1.0)) * self._rng.gauss(0, 1)
+        for listing in self._listings:
+            for coin in listing.coin_ids():
+                symbol, name, supply = self._coins[coin]
+                price = market[coin]
+                # Within the tick second, so int(seconds) in the natural key stays unique per tick.
+                stamp = at + timedelta(milliseconds=self._rng.randint(0, 999))
+                fields: dict[str, Any]
+                if listing.venue == COINGECKO:
+                    fields = {
+                        "price": price,
+                        "market_cap": price * supply,
+                        "volume_24h": price * supply * self._rng.uniform(0.01, 0.08),
+                        "high_24h": self._high[coin],
+                        "low_24h": self._low[coin],
+                        "change_pct_24h": max(-99.0, (price / self._open[coin] - 1) * 100),
+                    }
+                else:
+                    key = (listing.venue, coin)
+                    mid = price * math.exp((self._bias[key] + self._rng.gauss(0, 0.5)) / 1e4)
+                    half = self._half_spread[key] / 1e4
+                    bid, ask = mid * (1 - half), mid * (1 + half)
+                    fields = {
+                        "price": bid if self._rng.random() < 0.5 else ask,  # the last trade hit one side
+                        "bid": bid,
+                        "ask": ask,
+                        "base_volume_24h": supply * self._rng.uniform(0.0005, 0.004),
+                    }
+                out.append(
+                    CryptoPrice(
+                        venue=listing.venue,
+                        coin_id=coin,
+                        symbol=symbol,
+                        name=name,
+                        source_updated_at=stamp,
+                        **fields,
+                    )
                 )
-            price = min(max(price, 1e-9), 1e11)
-            self._price[coin] = price
-            self._high[coin] = max(price, self._high[coin] * 0.9999 + price * 0.0001)
-            self._low[coin] = min(price, self._low[coin] * 0.9999 + price * 0.0001)
-            change = (price / self._open[coin] - 1) * 100
-            out.append(
-                CryptoPrice(
-                    coin_id=coin,
-                    symbol=symbol,
-                    name=name,
-                    price=price,
-                    market_cap=price * supply,
-                    volume_24h=price * supply * self._rng.uniform(0.01, 0.08),
-                    high_24h=self._high[coin],
-                    low_24h=self._low[coin],
-                    change_pct_24h=max(-99.0, change),
-                    # Within the tick second, so int(seconds) in the natural key stays unique per tick.
-                    source_updated_at=at + timedelta(milliseconds=self._rng.randint(0, 999)),
-                )
-            )
         return out
 
 
@@ -318,6 +361,7 @@ class SyntheticSource:
         start: datetime,
         *,
         coins: Sequence[str] = (),
+        venues: Sequence[str] = DEFAULT_VENUES,
         cities: Sequence[City] = (),
         tick_s: float = 1.0,
         planned_count: int | None = None,
@@ -328,8 +372,8 @@ class SyntheticSource:
         rng = random.Random(seed)
         self._gen: _Crypto | _Github | _Weather
         if stream is StreamName.CRYPTO:
-            self._gen = _Crypto(rng, coins)
-            per_tick = len(coins)
+            self._gen = _Crypto(rng, coins, venues)
+            per_tick = self._gen.per_tick
         elif stream is StreamName.GITHUB:
             self._gen = _Github(rng)
             per_tick = GITHUB_EVENTS_PER_TICK

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -10,6 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+
+from services.config import ConfigError, ServiceSettings
+
+log = logging.getLogger(__name__)
 
 
 class Health:
@@ -59,6 +65,39 @@ class ServiceServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def serve(
+    health: Health,
+    settings: ServiceSettings,
+    service: str,
+    registry: CollectorRegistry = REGISTRY,
+    *,
+    one_shot: bool = False,
+) -> ServiceServer | None:
+    """Start the service's /metrics, /healthz and /readyz server on its port.
+
+    A long-running service that cannot bind fails at start-up with a ConfigError naming
+    METRICS_PORT (probes and scrapes would otherwise hit another process). A one-shot run
+    (`--once`, `--count`) needs no probes: it logs a warning and goes on without the server.
+    """
+    port = settings.port_for(service)
+    try:
+        return ServiceServer(health, settings.metrics_host, port, registry).start()
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        if one_shot:
+            log.warning(
+                "metrics server not started; continuing without it",
+                extra={"metrics_port": port, "error": exc.strerror},
+            )
+            return None
+        raise ConfigError(
+            f"METRICS_PORT={port}: cannot serve /metrics and /healthz on "
+            f"{settings.metrics_host}:{port} ({exc.strerror}); another process has it. "
+            "Set METRICS_PORT to a free port (0 picks one)."
+        ) from None
 
 
 def _make_handler(health: Health, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:

@@ -7,7 +7,7 @@ import logging
 import click
 
 from services.config import KafkaSettings, PostgresSettings, ServiceSettings, load
-from services.runtime import Health, ServiceServer, StopFlag, configure_logging, install_signal_handlers
+from services.runtime import Health, StopFlag, configure_logging, install_signal_handlers, serve
 from services.sink.settings import SinkSettings
 
 
@@ -22,7 +22,8 @@ def sink() -> None:
     stop = StopFlag()
     install_signal_handlers(stop)
     health = Health(svc.liveness_stall_s)
-    server = ServiceServer(health, svc.metrics_host, svc.metrics_port).start()
+    server = serve(health, svc, "sink")
+    assert server is not None  # a long-running service fails at start-up instead
     logging.getLogger(__name__).info("metrics and health listening", extra={"port": server.port})
     try:
         Sink(kafka, pg, cfg, stop, health, shutdown_timeout_s=svc.shutdown_timeout_s).run()

@@ -56,7 +56,7 @@ class TableSpec:
             at.topic,
             at.partition,
             at.offset,
-            payload.model_dump_json(),  # text into a jsonb column: PostgreSQL parses it
+            env.payload_json(),  # text into a jsonb column: PostgreSQL parses it, numbers exactly
         )
 
 

@@ -1,8 +1,10 @@
 """Synthetic raw rows that respect the data contract (services/contract), for the dbt tests.
 
 `generate(end)` returns rows for the three raw tables covering ~50 hours before `end`: several coins
-priced every 10 minutes, GitHub events of several types from actors who join over time, and weather
-for several cities every 30 minutes. Values are deterministic for a given `end` and seed, and every
+priced every 10 minutes by CoinGecko's aggregate and, a few seconds later in the same minute, by
+four exchanges with small spreads around it (Kraken misses every seventh round, as a failing venue
+would), GitHub events of several types from actors who join over time, and weather for several
+cities every 30 minutes. Values are deterministic for a given `end` and seed, and every
 row is valid against the payload models, so the same rows could have come through the sink.
 `insert(conn, rows)` writes them to the PostgreSQL raw tables (migrations applied).
 """
@@ -57,6 +59,14 @@ REPOS = (
     (504, "datastack/dbt-models"),
     (505, "solo/dotfiles"),
 )
+EXCHANGES = (
+    # (venue, seconds after CoinGecko's price, premium in basis points, half spread in basis points)
+    ("coinbase", 3, 1.5, 0.5),
+    ("kraken", 7, -2.0, 1.0),
+    ("bitstamp", 11, 3.0, 2.0),
+    ("gemini", 15, -1.0, 1.5),
+)
+KRAKEN_GAP_EVERY = 7
 HOURS = 50
 
 
@@ -76,8 +86,10 @@ def _common(source: str, topic: str, offset: int, observed_at: datetime, rng: ra
 def crypto_row(
     coin: tuple[str, str, str, float, int], price: float, at: datetime, offset: int, rng: random.Random
 ) -> Row:
+    """CoinGecko's aggregate price of a coin at `at`."""
     coin_id, symbol, name, _, supply = coin
     model = CryptoPrice(
+        venue="coingecko",
         coin_id=coin_id,
         symbol=symbol,
         name=name,
@@ -90,12 +102,46 @@ def crypto_row(
         change_pct_24h=round(rng.uniform(-5, 5), 4),
         source_updated_at=at,
     )
-    payload = model.model_dump(mode="json")
+    return _crypto_raw(model, "coingecko", offset, rng)
+
+
+def exchange_row(
+    coin: tuple[str, str, str, float, int],
+    venue: tuple[str, int, float, float],
+    market_price: float,
+    at: datetime,
+    offset: int,
+    rng: random.Random,
+) -> Row:
+    """An exchange's ticker for a coin, `venue[1]` seconds after `at`: the market price moved by the
+    venue's premium and some noise, the last trade on one side of a small bid/ask spread."""
+    coin_id, symbol, name, _, supply = coin
+    name_of_venue, delay_s, premium_bps, half_spread_bps = venue
+    mid = market_price * (1 + (premium_bps + rng.gauss(0, 0.5)) / 1e4)
+    bid = round(mid * (1 - half_spread_bps / 1e4), 6)
+    ask = round(mid * (1 + half_spread_bps / 1e4), 6)
+    model = CryptoPrice(
+        venue=name_of_venue,
+        coin_id=coin_id,
+        symbol=symbol,
+        name=name,
+        vs_currency="usd",
+        price=bid if rng.random() < 0.5 else ask,
+        bid=bid,
+        ask=ask,
+        base_volume_24h=round(supply * rng.uniform(0.0005, 0.002), 4),
+        source_updated_at=at + timedelta(seconds=delay_s, milliseconds=rng.randint(0, 999)),
+    )
+    return _crypto_raw(model, name_of_venue, offset, rng)
+
+
+def _crypto_raw(model: CryptoPrice, source: str, offset: int, rng: random.Random) -> Row:
+    at = model.source_updated_at
     return {
-        "natural_key": f"{coin_id}:{int(at.timestamp())}",
+        "natural_key": f"{model.venue}:{model.coin_id}:{int(at.timestamp())}",
         **model.model_dump(),
-        "payload": payload,
-        **_common("coingecko", "crypto.prices", offset, at, rng),
+        "payload": model.model_dump(mode="json"),
+        **_common(source, "crypto.prices", offset, at, rng),
     }
 
 
@@ -184,10 +230,16 @@ def generate(end: datetime, seed: int = 7) -> RawRows:
     for coin in COINS:
         price = coin[3]
         at = start
+        round_number = 0
         while at < end:
             price *= math.exp(rng.gauss(0.0, 0.003))
             crypto.append(crypto_row(coin, price, at, len(crypto), rng))
+            for venue in EXCHANGES:
+                if venue[0] == "kraken" and round_number % KRAKEN_GAP_EVERY == KRAKEN_GAP_EVERY - 1:
+                    continue
+                crypto.append(exchange_row(coin, venue, price, at, len(crypto), rng))
             at += timedelta(minutes=10)
+            round_number += 1
 
     github: list[Row] = []
     total_minutes = HOURS * 60

@@ -42,12 +42,13 @@ def window_of(grain: str, ts: datetime) -> datetime:
     return hour_of(ts) if grain == "hour" else day_of(ts)
 
 
-def crypto_windows(rows: list[Row]) -> dict[tuple[str, str, datetime], dict[str, Any]]:
-    """OHLC, average, count and realized volatility per coin, grain and window, computed here."""
-    grouped: dict[tuple[str, str, datetime], list[Row]] = defaultdict(list)
+def crypto_windows(rows: list[Row]) -> dict[tuple[str, str, str, datetime], dict[str, Any]]:
+    """OHLC, average, count and realized volatility per venue, coin, grain and window, computed here."""
+    grouped: dict[tuple[str, str, str, datetime], list[Row]] = defaultdict(list)
     for row in rows:
         for grain in ("hour", "day"):
-            grouped[row["coin_id"], grain, window_of(grain, row["source_updated_at"])].append(row)
+            window = window_of(grain, row["source_updated_at"])
+            grouped[row["venue"], row["coin_id"], grain, window].append(row)
     result = {}
     for key, members in grouped.items():
         members.sort(key=lambda r: r["source_updated_at"])
@@ -87,9 +88,9 @@ def test_build_passes_every_model_test_and_unit_test(built: Built) -> None:
     kinds = defaultdict(int)
     for unique_id in statuses:
         kinds[unique_id.split(".")[0]] += 1
-    assert kinds["model"] == 23
+    assert kinds["model"] == 26
     declared = declared_unit_tests()
-    assert len(declared) >= 21
+    assert len(declared) >= 25
     ran = {u.rsplit(".", 1)[-1] for u in statuses if u.startswith("unit_test.")}
     assert ran == set(declared)
     assert kinds["test"] >= 100
@@ -108,6 +109,7 @@ def test_crypto_price_summary_matches_the_raw_prices(built: Built) -> None:
     expected = crypto_windows(built.rows["raw_crypto_prices"])
     actual = by_key(
         built.query(f"select * from {built.rel('crypto_price_summary')}"),
+        "venue",
         "coin_id",
         "window_grain",
         "window_start",
@@ -124,18 +126,19 @@ def test_crypto_price_summary_matches_the_raw_prices(built: Built) -> None:
             assert got["realized_volatility"] == pytest.approx(want["realized_volatility"], abs=1.1e-8)
         change = (want["close_price"] - want["open_price"]) / want["open_price"] * 100
         assert got["change_pct"] == pytest.approx(change, abs=1.1e-4)
-        assert got["window_end"] - got["window_start"] == timedelta(hours=1 if key[1] == "hour" else 24)
+        assert got["window_end"] - got["window_start"] == timedelta(hours=1 if key[2] == "hour" else 24)
+    assert {key[0] for key in actual} == {"coingecko", *(v[0] for v in rawdata.EXCHANGES)}
 
 
 def test_crypto_trend_follows_the_moving_averages(built: Built) -> None:
     rows = built.query(
         f"select * from {built.rel('crypto_price_summary')} where window_grain = 'hour' "
-        "order by coin_id, window_start"
+        "order by venue, coin_id, window_start"
     )
-    series: dict[str, list[Row]] = defaultdict(list)
+    series: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for row in rows:
-        series[row["coin_id"]].append(row)
-    assert len(series) == len(rawdata.COINS)
+        series[row["venue"], row["coin_id"]].append(row)
+    assert len(series) == len(rawdata.COINS) * (1 + len(rawdata.EXCHANGES))
     trends = set()
     for windows in series.values():
         closes = [w["close_price"] for w in windows]
@@ -158,20 +161,78 @@ def test_crypto_trend_follows_the_moving_averages(built: Built) -> None:
 
 
 def test_crypto_latest_prices_are_the_newest_snapshots(built: Built) -> None:
-    actual = by_key(built.query(f"select * from {built.rel('crypto_latest_prices')}"), "coin_id")
+    actual = by_key(built.query(f"select * from {built.rel('crypto_latest_prices')}"), "venue", "coin_id")
     rows = built.rows["raw_crypto_prices"]
-    assert set(actual) == {(c[0],) for c in rawdata.COINS}
-    for (coin_id,), got in actual.items():
-        own = sorted((r for r in rows if r["coin_id"] == coin_id), key=lambda r: r["source_updated_at"])
+    assert set(actual) == {(r["venue"], r["coin_id"]) for r in rows}
+    assert len(actual) == len(rawdata.COINS) * (1 + len(rawdata.EXCHANGES))
+    for (venue, coin_id), got in actual.items():
+        own = sorted(
+            (r for r in rows if (r["venue"], r["coin_id"]) == (venue, coin_id)),
+            key=lambda r: r["source_updated_at"],
+        )
         latest = own[-1]
         hour_ago = [
             r for r in own if r["source_updated_at"] <= latest["source_updated_at"] - timedelta(hours=1)
         ]
         assert got["price"] == latest["price"]
+        assert (got["bid"], got["ask"]) == (latest["bid"], latest["ask"])
         assert got["priced_at"] == latest["source_updated_at"]
         assert got["price_1h_ago"] == hour_ago[-1]["price"]
         change = (latest["price"] - hour_ago[-1]["price"]) / hour_ago[-1]["price"] * 100
         assert got["change_pct_1h"] == pytest.approx(change, abs=1.1e-4)
+
+
+def minute_of(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(second=0, microsecond=0, tzinfo=None)
+
+
+def test_crypto_cross_exchange_minutes_match_the_raw_prices(built: Built) -> None:
+    """Per coin and minute, computed here from the raw rows: each exchange's last price and book of
+    the minute, how many exchanges reported, the cheapest and dearest, their spread in basis points,
+    the best bid and ask, and CoinGecko's price beside them."""
+    last: dict[tuple[str, datetime, str], Row] = {}
+    for row in sorted(built.rows["raw_crypto_prices"], key=lambda r: r["source_updated_at"]):
+        last[row["coin_id"], minute_of(row["source_updated_at"]), row["venue"]] = row
+    venues = by_key(
+        built.query(f"select * from {built.rel('crypto_venue_prices_minutely')}"),
+        "venue",
+        "coin_id",
+        "minute_start",
+    )
+    assert set(venues) == {(v, c, m) for c, m, v in last}
+    for (coin, minute, venue), row in last.items():
+        got = venues[venue, coin, minute]
+        assert (got["price"], got["bid"], got["ask"]) == (row["price"], row["bid"], row["ask"])
+        assert got["is_exchange"] is (venue != "coingecko")
+
+    minutes: dict[tuple[str, datetime], dict[str, Row]] = defaultdict(dict)
+    for (coin, minute, venue), row in last.items():
+        minutes[coin, minute][venue] = row
+    actual = by_key(
+        built.query(f"select * from {built.rel('crypto_cross_exchange_minutely')}"), "coin_id", "minute_start"
+    )
+    expected_keys = {k for k, per_venue in minutes.items() if set(per_venue) - {"coingecko"}}
+    assert set(actual) == expected_keys
+    counts = set()
+    for key in expected_keys:
+        per_venue = minutes[key]
+        exchanges = {v: r for v, r in per_venue.items() if v != "coingecko"}
+        got = actual[key]
+        prices = {v: r["price"] for v, r in exchanges.items()}
+        cheapest = min(prices.values())
+        dearest = max(prices.values())
+        counts.add(len(exchanges))
+        assert got["venue_count"] == len(exchanges)
+        assert (got["cheapest_price"], got["dearest_price"]) == (cheapest, dearest)
+        assert prices[got["cheapest_venue"]] == cheapest
+        assert prices[got["dearest_venue"]] == dearest
+        assert got["spread_bps"] == pytest.approx((dearest - cheapest) / cheapest * 1e4, abs=1.1e-4)
+        assert 0 < got["spread_bps"] < 20  # the generator's venues sit a few basis points apart
+        assert got["best_bid"] == max(r["bid"] for r in exchanges.values())
+        assert got["best_ask"] == min(r["ask"] for r in exchanges.values())
+        assert exchanges[got["best_bid_venue"]]["bid"] == got["best_bid"]
+        assert got["reference_price"] == per_venue["coingecko"]["price"]
+    assert counts == {3, 4}  # Kraken misses some rounds
 
 
 def test_github_top_actors_and_repos_rank_by_events(built: Built) -> None:
@@ -362,13 +423,16 @@ def test_late_rows_recompute_only_the_windows_they_touch(built: Built) -> None:
     old_hour = hour_of(min(r["source_updated_at"] for r in crypto)) + timedelta(hours=3)
     old_hour_aware = old_hour.replace(tzinfo=UTC)
     in_window = [
-        r for r in crypto if r["coin_id"] == "bitcoin" and hour_of(r["source_updated_at"]) == old_hour
+        r
+        for r in crypto
+        if (r["venue"], r["coin_id"]) == ("coingecko", "bitcoin")
+        and hour_of(r["source_updated_at"]) == old_hour
     ]
-    before = crypto_windows(crypto)["bitcoin", "hour", old_hour]
+    before = crypto_windows(crypto)["coingecko", "bitcoin", "hour", old_hour]
     windowed = built.rel("int_crypto_prices_windowed")
     built.execute(
-        f"update {windowed} set symbol = 'sentinel' where coin_id = 'ethereum' and window_grain = 'hour' "
-        f"and window_start = '{old_hour.isoformat(sep=' ')}'"
+        f"update {windowed} set symbol = 'sentinel' where venue = 'coingecko' and coin_id = 'ethereum' "
+        f"and window_grain = 'hour' and window_start = '{old_hour.isoformat(sep=' ')}'"
     )
 
     rng = random.Random(99)
@@ -398,7 +462,7 @@ def test_late_rows_recompute_only_the_windows_they_touch(built: Built) -> None:
 
     after = by_key(
         built.query(
-            f"select * from {windowed} where coin_id = 'bitcoin' "
+            f"select * from {windowed} where venue = 'coingecko' and coin_id = 'bitcoin' "
             f"and window_start in ('{old_hour.isoformat(sep=' ')}', '{day_of(old_hour).isoformat(sep=' ')}')"
         ),
         "window_grain",
@@ -410,24 +474,25 @@ def test_late_rows_recompute_only_the_windows_they_touch(built: Built) -> None:
     assert hour["avg_price"] == pytest.approx(
         statistics.fmean([*[r["price"] for r in in_window], late_price])
     )
-    day_before = crypto_windows(crypto)["bitcoin", "day", day_of(old_hour)]
+    day_before = crypto_windows(crypto)["coingecko", "bitcoin", "day", day_of(old_hour)]
     assert after[("day",)]["observation_count"] == day_before["observation_count"] + 1
 
     sentinel = built.query(
-        f"select symbol from {windowed} where coin_id = 'ethereum' and window_grain = 'hour' "
-        f"and window_start = '{old_hour.isoformat(sep=' ')}'"
+        f"select symbol from {windowed} where venue = 'coingecko' and coin_id = 'ethereum' "
+        f"and window_grain = 'hour' and window_start = '{old_hour.isoformat(sep=' ')}'"
     )
     assert sentinel == [{"symbol": "sentinel"}], "an untouched old window was recomputed"
 
     duplicates = built.query(
-        f"select coin_id, window_grain, window_start from {windowed} "
-        "group by coin_id, window_grain, window_start having count(*) > 1"
+        f"select venue, coin_id, window_grain, window_start from {windowed} "
+        "group by venue, coin_id, window_grain, window_start having count(*) > 1"
     )
     assert duplicates == []
 
     summary = built.query(
-        f"select high_price from {built.rel('crypto_price_summary')} where coin_id = 'bitcoin' "
-        f"and window_grain = 'hour' and window_start = '{old_hour.isoformat(sep=' ')}'"
+        f"select high_price from {built.rel('crypto_price_summary')} where venue = 'coingecko' "
+        f"and coin_id = 'bitcoin' and window_grain = 'hour' "
+        f"and window_start = '{old_hour.isoformat(sep=' ')}'"
     )
     assert summary == [{"high_price": late_price}]
 

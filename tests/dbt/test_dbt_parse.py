@@ -11,6 +11,8 @@ from tests.dbt.helpers import dbt_env, run_dbt
 MARTS = {
     "crypto_price_summary",
     "crypto_latest_prices",
+    "crypto_venue_prices_minutely",
+    "crypto_cross_exchange_minutely",
     "github_top_actors_daily",
     "github_top_repos_daily",
     "github_event_type_mix_daily",

@@ -17,11 +17,13 @@ _SERIES = (
 )
 _INSERTS: Final[dict[str, str]] = {
     "raw_crypto_prices": """
-        INSERT INTO raw_crypto_prices (natural_key, coin_id, symbol, name, vs_currency, price,
-            market_cap, volume_24h, high_24h, low_24h, change_pct_24h, source_updated_at, source,
-            observed_at, produced_at, kafka_topic, kafka_partition, kafka_offset, payload)
-        SELECT 'crypto:' || g, 'coin' || g %% 50, 'c' || g %% 50, 'Coin ' || g %% 50, 'usd',
-            100 + g %% 997 * 0.5, 1e9 + g, 1e6 + g, 101 + g %% 997 * 0.5, 99 + g %% 997 * 0.5,
+        INSERT INTO raw_crypto_prices (natural_key, venue, coin_id, symbol, name, vs_currency, price,
+            bid, ask, market_cap, volume_24h, high_24h, low_24h, change_pct_24h, source_updated_at,
+            source, observed_at, produced_at, kafka_topic, kafka_partition, kafka_offset, payload)
+        SELECT 'crypto:' || g, (ARRAY['coinbase','kraken','bitstamp','gemini','coingecko'])[g %% 5 + 1],
+            'coin' || g %% 50, 'c' || g %% 50, 'Coin ' || g %% 50, 'usd',
+            100 + g %% 997 * 0.5, 99.9 + g %% 997 * 0.5, 100.1 + g %% 997 * 0.5, 1e9 + g, 1e6 + g,
+            101 + g %% 997 * 0.5, 99 + g %% 997 * 0.5,
             (g %% 200 - 100) / 10.0, t, 'synthetic', t, t, 'crypto_prices', g %% 3, g,
             jsonb_build_object('coin_id', 'coin' || g %% 50, 'symbol', 'c' || g %% 50,
                 'price', 100 + g %% 997 * 0.5, 'market_cap', 1e9 + g, 'volume_24h', 1e6 + g,

@@ -106,11 +106,12 @@ def test_batches_count_rows_not_seq_ranges(
         conn.commit()
         for _ in range(3):  # 300 seq values burned by duplicates
             conn.execute(
-                "INSERT INTO raw_crypto_prices (natural_key, coin_id, symbol, name, vs_currency, price,"
-                " source_updated_at, source, observed_at, produced_at, kafka_topic, kafka_partition,"
-                " kafka_offset, payload) SELECT natural_key, coin_id, symbol, name, vs_currency, price,"
-                " source_updated_at, source, observed_at, produced_at, kafka_topic, kafka_partition,"
-                " kafka_offset, payload FROM raw_crypto_prices ON CONFLICT (natural_key) DO NOTHING"
+                "INSERT INTO raw_crypto_prices (natural_key, venue, coin_id, symbol, name, vs_currency,"
+                " price, source_updated_at, source, observed_at, produced_at, kafka_topic,"
+                " kafka_partition, kafka_offset, payload) SELECT natural_key, venue, coin_id, symbol,"
+                " name, vs_currency, price, source_updated_at, source, observed_at, produced_at,"
+                " kafka_topic, kafka_partition, kafka_offset, payload FROM raw_crypto_prices"
+                " ON CONFLICT (natural_key) DO NOTHING"
             )
         insert_rows(conn, "raw_crypto_prices", 101, 100)
         conn.commit()

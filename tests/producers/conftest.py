@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,10 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from prometheus_client import CollectorRegistry
 
 from services.config import KafkaSettings
 from services.contract import STREAMS, StreamName
-from services.contract.envelope import decode
+from services.contract.envelope import Envelope, decode
 
 DATASTACK = str(Path(sys.executable).with_name("datastack"))
 
@@ -147,6 +148,42 @@ def fake_api() -> Iterator[FakeApi]:
         yield api
 
 
+# --- in-process producers against the fake API ---------------------------------------------------
+
+
+@pytest.fixture
+def env(kafka_settings: KafkaSettings, fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> KafkaSettings:
+    """Point an in-process producer at the test's topics and the fake API; fast timeouts/backoff."""
+    for key, value in {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "KAFKA_TOPIC_NAMESPACE": kafka_settings.topic_namespace,
+        "METRICS_HOST": "127.0.0.1",
+        "METRICS_PORT": "0",
+        "COINGECKO_BASE_URL": fake_api.url,
+        "COINBASE_BASE_URL": fake_api.url,
+        "KRAKEN_BASE_URL": fake_api.url,
+        "BITSTAMP_BASE_URL": fake_api.url,
+        "GEMINI_BASE_URL": fake_api.url,
+        # CoinGecko alone unless a test asks for more (test_venues.py covers the exchanges).
+        "CRYPTO_VENUES": "coingecko",
+        "GITHUB_API_URL": fake_api.url,
+        "OPEN_METEO_BASE_URL": fake_api.url,
+        "OPENWEATHER_BASE_URL": fake_api.url,
+        "HTTP_TIMEOUT_S": "0.3",
+        "BACKOFF_BASE_S": "0.05",
+        "BACKOFF_MAX_S": "0.2",
+        "HTTP_MAX_ATTEMPTS": "3",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("COINGECKO_API_KEY", "GITHUB_TOKEN", "OPENWEATHER_API_KEY", "WEATHER_CITIES", "CRYPTO_COINS"):
+        monkeypatch.delenv(key, raising=False)
+    return kafka_settings
+
+
+def metric_value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
 # --- Kafka --------------------------------------------------------------------------------------------
 
 
@@ -191,21 +228,36 @@ def read_topic(
         consumer.close()
 
 
-def assert_topic(kafka: KafkaSettings, stream: StreamName, expected: int, source: str) -> list[str]:
+def assert_topic(
+    kafka: KafkaSettings, stream: StreamName, expected: int, source: str | Collection[str]
+) -> list[str]:
     """Exactly `expected` messages, each valid against the contract and keyed by its natural key."""
+    return [env.key for env in topic_envelopes(kafka, stream, expected, source)]
+
+
+def topic_envelopes(
+    kafka: KafkaSettings, stream: StreamName, expected: int, source: str | Collection[str]
+) -> list[Envelope[Any]]:
+    """The topic's `expected` messages decoded by the sink's own strict `decode`, each with its
+    natural key as Kafka key, the stream's headers and an envelope `source` among `source`."""
+    sources = {source} if isinstance(source, str) else set(source)
     topic = STREAMS[stream].topic(kafka.topic_namespace)
     assert topic_size(kafka, topic) == expected
     messages = read_topic(kafka, stream, expected)
     assert len(messages) == expected
-    keys = []
+    headers = {
+        "content-type": b"application/json",
+        "schema-version": str(STREAMS[stream].schema_version).encode(),
+    }
+    envelopes = []
     for msg in messages:
         env = decode(STREAMS[stream], msg.value(), msg.key())
         assert msg.key() == env.key.encode()
-        assert env.source == source
-        assert dict(msg.headers() or []) == {"content-type": b"application/json", "schema-version": b"1"}
-        keys.append(env.key)
-    assert len(set(keys)) == expected, "natural keys repeat"
-    return keys
+        assert env.source in sources
+        assert dict(msg.headers() or []) == headers
+        envelopes.append(env)
+    assert len({e.key for e in envelopes}) == expected, "natural keys repeat"
+    return envelopes
 
 
 # --- subprocesses ---------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import pytest
@@ -12,6 +14,8 @@ import pytest
 from services.config import KafkaSettings
 from services.contract import STREAMS, StreamName
 from services.producers.cities import DEFAULT_CITIES
+from services.producers.settings import DEFAULT_COINS
+from services.producers.venues import DEFAULT_VENUES, listing
 from tests.conftest import service_env
 from tests.producers.conftest import (
     DATASTACK,
@@ -19,6 +23,7 @@ from tests.producers.conftest import (
     ProducerProcess,
     Reply,
     assert_topic,
+    topic_envelopes,
     topic_size,
     wait_until,
 )
@@ -30,6 +35,7 @@ Spawn = Callable[[list[str], dict[str, str]], ProducerProcess]
     ("var", "value", "producer"),
     [
         ("CRYPTO_COINS", "BTC!", "crypto"),
+        ("CRYPTO_VENUES", "kraken,binance", "crypto"),
         ("POLL_INTERVAL_S", "-1", "github"),
         ("WEATHER_CITIES", "zurich,atlantis", "weather"),
     ],
@@ -46,8 +52,10 @@ def test_bad_setting_exits_2_naming_the_variable(var: str, value: str, producer:
     assert "Traceback" not in done.stderr
 
 
-REPLAY_COUNTS = [
-    (StreamName.CRYPTO, 25, "coingecko"),  # 2.5 recorded polls
+CRYPTO_PER_ROUND = {v: len(listing(v, DEFAULT_COINS.split(","))[0].coins) for v in DEFAULT_VENUES}
+"""Prices per poll of each venue with the default coins (10, 7, 9, 8, 5)."""
+REPLAY_COUNTS: list[tuple[StreamName, int, str | set[str]]] = [
+    (StreamName.CRYPTO, 100, set(DEFAULT_VENUES)),  # about 2.5 recorded rounds of the five venues
     (StreamName.GITHUB, 70, "github"),
     (StreamName.WEATHER, 20, "open-meteo"),  # needs the second (15 min later) recorded poll
 ]
@@ -56,7 +64,7 @@ REPLAY_COUNTS = [
 @pytest.mark.integration
 @pytest.mark.parametrize(("stream", "count", "source"), REPLAY_COUNTS, ids=[s for s, _, _ in REPLAY_COUNTS])
 def test_replay_count_produces_exactly_n_valid_messages(
-    kafka_settings: KafkaSettings, stream: StreamName, count: int, source: str
+    kafka_settings: KafkaSettings, stream: StreamName, count: int, source: str | set[str]
 ) -> None:
     done = subprocess.run(
         [DATASTACK, "produce", stream.value, "--source", "replay", "--count", str(count)],
@@ -67,6 +75,33 @@ def test_replay_count_produces_exactly_n_valid_messages(
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert_topic(kafka_settings, stream, count, source)
+
+
+@pytest.mark.integration
+def test_crypto_replay_puts_five_sources_on_the_topic(kafka_settings: KafkaSettings) -> None:
+    """One process, every venue: `--once` polls each venue's recording once; every message passes
+    the sink's strict decode, and its envelope source is the venue it was observed at."""
+    done = subprocess.run(
+        [DATASTACK, "produce", "crypto", "--source", "replay", "--once"],
+        env=service_env(kafka_settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    envelopes = topic_envelopes(
+        kafka_settings, StreamName.CRYPTO, sum(CRYPTO_PER_ROUND.values()), set(DEFAULT_VENUES)
+    )
+    assert Counter(e.source for e in envelopes) == CRYPTO_PER_ROUND
+    for env in envelopes:
+        assert env.payload.venue == env.source
+        assert (
+            env.key == f"{env.source}:{env.payload.coin_id}:{int(env.payload.source_updated_at.timestamp())}"
+        )
+        assert (env.payload.bid is None) == (env.source == "coingecko")
+    skipped = [json.loads(line) for line in done.stderr.splitlines() if "skipped for it" in line]
+    assert {e["venue"] for e in skipped} == {"coinbase", "kraken", "bitstamp", "gemini"}  # once each
+    assert len(skipped) == 4
 
 
 @pytest.mark.integration
@@ -106,7 +141,8 @@ def test_signal_during_a_long_interval_exits_0_promptly(
     proc = spawn(["crypto", "--source", "replay", "--interval", "3600"], service_env(kafka_settings))
     proc.wait_for_log("poll done")
     topic = STREAMS[StreamName.CRYPTO].topic(kafka_settings.topic_namespace)
-    wait_until(lambda: topic_size(kafka_settings, topic) == 10, what="first poll delivered")
+    first_round = sum(CRYPTO_PER_ROUND.values())
+    wait_until(lambda: topic_size(kafka_settings, topic) == first_round, what="first polls delivered")
     sent_at = time.monotonic()
     proc.proc.send_signal(sig)
     assert proc.wait(timeout_s=15) == 0, proc.stderr[-3000:]
@@ -114,7 +150,7 @@ def test_signal_during_a_long_interval_exits_0_promptly(
     stopped = [e for e in proc.logs() if e.get("message") == "producer stopped"]
     assert stopped
     assert stopped[0]["stop_reason"] == sig.name
-    assert stopped[0]["delivered"] == 10
+    assert stopped[0]["delivered"] == first_round
 
 
 @pytest.mark.integration
@@ -124,6 +160,7 @@ def test_sigterm_interrupts_a_retry_after_sleep_and_never_logs_the_key(
     fake_api.route("/api/v3/coins/markets", Reply(503, {"error": "maintenance"}, {"Retry-After": "600"}))
     env = service_env(
         kafka_settings,
+        CRYPTO_VENUES="coingecko",
         COINGECKO_BASE_URL=fake_api.url,
         COINGECKO_API_KEY="cg-demo-sekrit",
         LOG_LEVEL="DEBUG",

@@ -19,37 +19,11 @@ from services.producers.cli import run_producer
 from services.producers.replay import load_fixtures, openweathermap_fixture
 from services.runtime import StopFlag
 from tests.producers.conftest import FakeApi, Reply, assert_topic, read_topic
+from tests.producers.conftest import metric_value as _value
 
 pytestmark = pytest.mark.integration
 
 MARKETS = "/api/v3/coins/markets"
-
-
-@pytest.fixture
-def env(kafka_settings: KafkaSettings, fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> KafkaSettings:
-    """Point an in-process producer at the test's topics and the fake API; fast timeouts/backoff."""
-    for key, value in {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "KAFKA_TOPIC_NAMESPACE": kafka_settings.topic_namespace,
-        "METRICS_HOST": "127.0.0.1",
-        "METRICS_PORT": "0",
-        "COINGECKO_BASE_URL": fake_api.url,
-        "GITHUB_API_URL": fake_api.url,
-        "OPEN_METEO_BASE_URL": fake_api.url,
-        "OPENWEATHER_BASE_URL": fake_api.url,
-        "HTTP_TIMEOUT_S": "0.3",
-        "BACKOFF_BASE_S": "0.05",
-        "BACKOFF_MAX_S": "0.2",
-        "HTTP_MAX_ATTEMPTS": "3",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("COINGECKO_API_KEY", "GITHUB_TOKEN", "OPENWEATHER_API_KEY", "WEATHER_CITIES", "CRYPTO_COINS"):
-        monkeypatch.delenv(key, raising=False)
-    return kafka_settings
-
-
-def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    return registry.get_sample_value(name, labels) or 0.0
 
 
 def test_crypto_survives_429_500_timeout_and_garbage(env: KafkaSettings, fake_api: FakeApi) -> None:

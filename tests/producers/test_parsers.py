@@ -14,7 +14,7 @@ from services.contract import CryptoPrice, GithubEvent, WeatherObservation
 from services.producers.cities import CATALOGUE
 from services.producers.http import PayloadError
 from services.producers.replay import load_fixtures, openweathermap_fixture
-from services.producers.sources.crypto import parse_markets
+from services.producers.sources.coingecko import parse_markets
 from services.producers.sources.github import parse_events
 from services.producers.sources.weather import parse_open_meteo, parse_openweathermap
 
@@ -41,13 +41,17 @@ def test_coingecko_reference_row_maps_every_field() -> None:
     [price] = parsed.records
     assert isinstance(price, CryptoPrice)
     assert price.model_dump() == {
+        "venue": "coingecko",
         "coin_id": "bitcoin",
         "symbol": "btc",
         "name": "Bitcoin",
         "vs_currency": "usd",
         "price": 56875.0,
+        "bid": None,  # an aggregate has no order book
+        "ask": None,
         "market_cap": 1124527674971.0,
         "volume_24h": 34496456931.0,
+        "base_volume_24h": None,
         "high_24h": 57897.0,
         "low_24h": 54599.0,
         "change_pct_24h": 4.14901,

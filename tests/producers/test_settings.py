@@ -20,8 +20,13 @@ ALL_VARS = (
     "RETRY_AFTER_MAX_S",
     "REPLAY_MAX_AHEAD_S",
     "CRYPTO_COINS",
+    "CRYPTO_VENUES",
     "COINGECKO_API_KEY",
     "COINGECKO_BASE_URL",
+    "COINBASE_BASE_URL",
+    "KRAKEN_BASE_URL",
+    "BITSTAMP_BASE_URL",
+    "GEMINI_BASE_URL",
     "GITHUB_TOKEN",
     "GITHUB_API_URL",
     "GITHUB_PER_PAGE",
@@ -45,6 +50,14 @@ def test_defaults() -> None:
     assert len(crypto.crypto_coins) == 10
     assert crypto.crypto_coins[:2] == ("bitcoin", "ethereum")
     assert crypto.coingecko_api_key is None
+    assert crypto.crypto_venues == ("coingecko", "coinbase", "kraken", "bitstamp", "gemini")
+    assert [crypto.base_url(v) for v in crypto.crypto_venues] == [
+        "https://api.coingecko.com",
+        "https://api.exchange.coinbase.com",
+        "https://api.kraken.com",
+        "https://www.bitstamp.net",
+        "https://api.gemini.com",
+    ]
     weather = load(WeatherSettings)
     ids = [c.city_id for c in weather.weather_cities]
     assert {"sao-paulo", "zurich", "tokyo"} <= set(ids)
@@ -63,8 +76,12 @@ def test_lists_urls_and_secrets_parse(monkeypatch: pytest.MonkeyPatch) -> None:
         "WEATHER_CITIES", "tokyo,quito|Quito|EC|-0.2299|-78.5249|3652462,atlantis|Atlantis|XX|0|0"
     )
     monkeypatch.setenv("OPENWEATHER_API_KEY", "")  # blank means unset
+    monkeypatch.setenv("CRYPTO_VENUES", " Kraken,gemini ")
+    monkeypatch.setenv("KRAKEN_BASE_URL", "http://127.0.0.1:8081/prefix/")
     crypto = load(CryptoSettings)
     assert crypto.crypto_coins == ("bitcoin", "wrapped-bitcoin", "usd-coin")
+    assert crypto.crypto_venues == ("kraken", "gemini")
+    assert crypto.base_url("kraken") == "http://127.0.0.1:8081/prefix"
     assert crypto.coingecko_base_url == "http://127.0.0.1:8080"
     assert crypto.coingecko_api_key is not None
     assert crypto.coingecko_api_key.get_secret_value() == "CG-abc"
@@ -86,6 +103,10 @@ def test_lists_urls_and_secrets_parse(monkeypatch: pytest.MonkeyPatch) -> None:
         (CryptoSettings, "CRYPTO_COINS", "bitcoin,bitcoin"),
         (CryptoSettings, "CRYPTO_COINS", " , "),
         (CryptoSettings, "COINGECKO_BASE_URL", "not a url"),
+        (CryptoSettings, "CRYPTO_VENUES", "kraken,binance"),
+        (CryptoSettings, "CRYPTO_VENUES", "kraken,kraken"),
+        (CryptoSettings, "CRYPTO_VENUES", " , "),
+        (CryptoSettings, "GEMINI_BASE_URL", "api.gemini.com"),
         (ProducerSettings, "POLL_INTERVAL_S", "-1"),
         (ProducerSettings, "PRODUCER_SOURCE", "scraping"),
         (ProducerSettings, "HTTP_TIMEOUT_S", "0"),

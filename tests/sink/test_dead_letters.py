@@ -46,7 +46,7 @@ def poison_cases() -> list[tuple[StreamName, bytes | None, bytes | None, str]]:
     return [
         (StreamName.CRYPTO, ck, b"{not json", "invalid_json"),
         (StreamName.CRYPTO, ck, b"[1, 2, 3]", "envelope"),
-        (StreamName.CRYPTO, ck, _mutate(cv, _set("schema_version", 2)), "envelope"),
+        (StreamName.CRYPTO, ck, _mutate(cv, _set("schema_version", 3)), "envelope"),
         (StreamName.CRYPTO, ck, _mutate(cv, lambda d: d["payload"].pop("price")), "schema"),
         (StreamName.CRYPTO, ck, _mutate(cv, _set("payload.price", "a lot")), "schema"),
         (StreamName.CRYPTO, ck, _mutate(cv, _set("payload.price", -5)), "schema"),

@@ -16,14 +16,17 @@ from services.contract.envelope import encode, wrap
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def crypto(i: int, coin: str = "bitcoin") -> tuple[bytes, bytes]:
+def crypto(i: int, coin: str = "bitcoin", venue: str = "coinbase") -> tuple[bytes, bytes]:
     p = CryptoPrice(
+        venue=venue,
         coin_id=coin,
         symbol=coin[:3],
         name=coin.title(),
         price=100.0 + i % 97,
         market_cap=1e9,
         volume_24h=1e6,
+        bid=99.5 + i % 97,
+        ask=100.5 + i % 97,
         source_updated_at=BASE + timedelta(seconds=i),
     )
     return _pack(StreamName.CRYPTO, p, "synthetic")

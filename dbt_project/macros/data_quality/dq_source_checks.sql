@@ -13,11 +13,12 @@
             'source_name': 'crypto_prices',
             'model': 'stg_crypto__prices',
             'required': [
-                'natural_key', 'coin_id', 'symbol', 'coin_name', 'vs_currency', 'price', 'priced_at',
-                'data_source', 'observed_at', 'ingested_at',
+                'natural_key', 'venue', 'coin_id', 'symbol', 'coin_name', 'vs_currency', 'price',
+                'priced_at', 'data_source', 'observed_at', 'ingested_at',
             ],
             'out_of_range': [
-                'price <= 0', 'price >= 1e12', 'market_cap < 0', 'volume_24h < 0', 'high_24h <= 0',
+                'price <= 0', 'price >= 1e12', 'bid <= 0', 'bid >= 1e12', 'ask <= 0', 'ask >= 1e12',
+                'market_cap < 0', 'volume_24h < 0', 'base_volume_24h < 0', 'high_24h <= 0',
                 'low_24h <= 0', 'change_pct_24h < -100', 'change_pct_24h > 1e6', future,
             ],
         },

@@ -1,5 +1,5 @@
 -- Every window's open, close and average lie between its low and high.
-select coin_id, vs_currency, window_grain, window_start
+select venue, coin_id, vs_currency, window_grain, window_start
 from {{ ref('crypto_price_summary') }}
 where low_price > high_price
    or open_price not between low_price and high_price

@@ -7,15 +7,21 @@ bad record never spoils the others; a document that is the wrong shape as a whol
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from services.contract import StreamName
+from services.producers.http import FetchError, PayloadError
+from services.producers.metrics import ProducerMetrics
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class PollResult:
 class Source(Protocol):
     stream: StreamName
     label: str
-    """The envelope's `source` and the metrics label (coingecko, github, open-meteo, ...)."""
+    """The envelope's `source` and the metrics label (coingecko, kraken, github, open-meteo, ...)."""
 
     def poll(self) -> PollResult:
         """Fetch and parse once. Raises FetchError (transport/HTTP) or PayloadError (garbage body)."""
@@ -62,9 +68,12 @@ class Source(Protocol):
 def build(
     model: type[M], fields: Mapping[str, Any], record_id: str | None, on_error: list[Rejection]
 ) -> M | None:
-    """Construct (and so validate) a payload model; on failure append a Rejection and return None."""
+    """Construct (and so validate) a payload model; on failure append a Rejection and return None.
+
+    Top-level strings are stripped here: APIs pad names now and then, and the contract itself
+    never changes a value (the sink refuses ' bitcoin' rather than silently fixing it)."""
     try:
-        return model(**fields)
+        return model(**{k: v.strip() if isinstance(v, str) else v for k, v in fields.items()})
     except ValidationError as exc:
         on_error.append(Rejection("invalid", summarize(exc), record_id))
         return None
@@ -97,3 +106,52 @@ def get_path(doc: Any, *path: str) -> Any:
 
 
 ParseFn = Callable[[Any], Parsed]
+
+
+def poll_each(
+    items: Sequence[T],
+    fetch_one: Callable[[T], Parsed],
+    item_id: Callable[[T], str],
+    metrics: ProducerMetrics,
+    unlisted: Collection[str] = (),
+) -> PollResult:
+    """A poll made of one request per item (a city, an exchange product): a failing item is counted
+    and skipped while the others still produce.
+
+    An HTTP status in `unlisted` (Coinbase's 404 for an unknown product) is the answer "no such
+    item": a rejected record, not a failed request. A failure that carries a server wait (an
+    exhausted rate limit) ends the poll there rather than asking for the next item at once. The
+    poll fails as a whole (FetchError) only when no item got an answer.
+    """
+    out = Parsed()
+    failures: list[FetchError] = []
+    answered = 0
+    for item in items:
+        try:
+            out.extend(fetch_one(item))
+            answered += 1
+        except FetchError as exc:
+            if exc.status == "stopped":
+                raise
+            if exc.status in unlisted:
+                out.rejections.append(Rejection("unlisted", exc.reason, item_id(item)))
+                answered += 1
+                continue
+            log.warning(
+                "request failed", extra={"item": item_id(item), "status": exc.status, "reason": exc.reason}
+            )
+            failures.append(exc)
+            if exc.wait_s:
+                break
+        except PayloadError as exc:
+            metrics.api_error(exc.status)
+            log.warning("response unreadable", extra={"item": item_id(item), "reason": str(exc)})
+            failures.append(FetchError(exc.status, str(exc), exc.wait_s))
+    wait = max((f.wait_s or 0.0 for f in failures), default=0.0)
+    if failures and not answered:
+        raise FetchError(
+            failures[-1].status,
+            f"all {len(failures)} requests failed; last: {failures[-1].reason}",
+            wait or None,
+        )
+    return PollResult(out, min_wait_s=wait)

@@ -20,9 +20,9 @@ from typing import Any, TypeGuard
 
 from services.contract import StreamName, WeatherObservation
 from services.producers.cities import City
-from services.producers.http import Fetcher, FetchError, PayloadError, json_body
+from services.producers.http import Fetcher, PayloadError, json_body
 from services.producers.settings import WeatherSettings
-from services.producers.sources.base import Parsed, PollResult, Rejection, build, get_path
+from services.producers.sources.base import Parsed, PollResult, Rejection, build, get_path, poll_each
 
 log = logging.getLogger(__name__)
 
@@ -271,40 +271,19 @@ class OpenWeatherLive:
         self._key = settings.openweather_api_key.get_secret_value()
 
     def poll(self) -> PollResult:
-        out = Parsed()
-        failures: list[FetchError] = []
-        for city in self._settings.weather_cities:
-            where = (
-                {"id": str(city.owm_id)}
-                if city.owm_id
-                else {"lat": _coord(city.latitude), "lon": _coord(city.longitude)}
-            )
-            try:
-                response = self._fetcher.get(
-                    f"{self._settings.openweather_base_url}/data/2.5/weather",
-                    params={**where, "units": "metric", "appid": self._key},
-                )
-                out.extend(parse_openweathermap(json_body(response), city))
-            except FetchError as exc:
-                if exc.status == "stopped":
-                    raise
-                log.warning(
-                    "city fetch failed",
-                    extra={"city": city.city_id, "status": exc.status, "reason": exc.reason},
-                )
-                failures.append(exc)
-            except PayloadError as exc:
-                self._fetcher.metrics.api_error("parse")
-                log.warning("city response unreadable", extra={"city": city.city_id, "reason": str(exc)})
-                failures.append(FetchError("parse", str(exc)))
-        if failures and len(failures) == len(self._settings.weather_cities):
-            raise FetchError(
-                failures[-1].status,
-                f"all {len(failures)} cities failed; last: {failures[-1].reason}",
-                max((f.wait_s or 0.0 for f in failures), default=None) or None,
-            )
-        wait = max((f.wait_s or 0.0 for f in failures), default=0.0)
-        return PollResult(out, min_wait_s=wait)
+        return poll_each(self._settings.weather_cities, self._one, lambda c: c.city_id, self._fetcher.metrics)
+
+    def _one(self, city: City) -> Parsed:
+        where = (
+            {"id": str(city.owm_id)}
+            if city.owm_id
+            else {"lat": _coord(city.latitude), "lon": _coord(city.longitude)}
+        )
+        response = self._fetcher.get(
+            f"{self._settings.openweather_base_url}/data/2.5/weather",
+            params={**where, "units": "metric", "appid": self._key},
+        )
+        return parse_openweathermap(json_body(response), city)
 
     def close(self) -> None:
         """The fetcher is shared and closed by the runner."""

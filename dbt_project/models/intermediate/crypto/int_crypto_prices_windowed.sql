@@ -1,14 +1,16 @@
 {{
     config(
-        unique_key=['coin_id', 'vs_currency', 'window_grain', 'window_start'],
+        unique_key=['venue', 'coin_id', 'vs_currency', 'window_grain', 'window_start'],
     )
 }}
 
 {#-
-    Per coin, quote currency and UTC window (one row per grain in var crypto_window_grains):
+    Per venue, coin, quote currency and UTC window (one row per grain in var crypto_window_grains):
     OHLC, average, observation count and realized volatility (sample stddev of the log returns
-    between consecutive prices inside the window). Incremental: windows touched by newly landed
-    rows are recomputed whole from all their rows (see landed_since_last_run).
+    between consecutive prices inside the window). One series per venue: a return between a
+    Kraken trade and a Coinbase trade would be the spread between two markets, not a price move.
+    Incremental: windows touched by newly landed rows are recomputed whole from all their rows
+    (see landed_since_last_run).
 -#}
 {%- set grains = var('crypto_window_grains') -%}
 
@@ -36,7 +38,7 @@ windowed as (
 {% if is_incremental() %}
 touched_windows as (
 
-    select distinct coin_id, vs_currency, window_grain, window_start
+    select distinct venue, coin_id, vs_currency, window_grain, window_start
     from windowed
     where {{ landed_since_last_run('ingested_at') }}
 
@@ -49,7 +51,8 @@ in_scope as (
     from windowed
     {% if is_incremental() %}
     inner join touched_windows
-        on windowed.coin_id = touched_windows.coin_id
+        on windowed.venue = touched_windows.venue
+        and windowed.coin_id = touched_windows.coin_id
         and windowed.vs_currency = touched_windows.vs_currency
         and windowed.window_grain = touched_windows.window_grain
         and windowed.window_start = touched_windows.window_start
@@ -67,6 +70,7 @@ deduplicated as (
 sequenced as (
 
     select
+        venue,
         coin_id,
         vs_currency,
         symbol,
@@ -77,13 +81,13 @@ sequenced as (
         ingested_at,
         row_number() over window_ascending as position_ascending,
         row_number() over (
-            partition by coin_id, vs_currency, window_grain, window_start
+            partition by venue, coin_id, vs_currency, window_grain, window_start
             order by priced_at desc, ingest_seq desc
         ) as position_descending,
         {{ log_return('price', 'lag(price) over window_ascending') }} as log_return
     from deduplicated
     window window_ascending as (
-        partition by coin_id, vs_currency, window_grain, window_start
+        partition by venue, coin_id, vs_currency, window_grain, window_start
         order by priced_at, ingest_seq
     )
 
@@ -92,6 +96,7 @@ sequenced as (
 aggregated as (
 
     select
+        venue,
         coin_id,
         vs_currency,
         window_grain,
@@ -109,7 +114,7 @@ aggregated as (
         max(priced_at) as last_priced_at,
         max(ingested_at) as last_ingested_at
     from sequenced
-    group by coin_id, vs_currency, window_grain, window_start
+    group by venue, coin_id, vs_currency, window_grain, window_start
 
 )
 

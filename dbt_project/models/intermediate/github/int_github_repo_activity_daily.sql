@@ -6,59 +6,15 @@
 
 {#-
     Per repository and UTC day: events by family, distinct actors and the name used last that day.
-    Incremental: days touched by newly landed events are recomputed whole.
+    Incremental: days touched by newly landed events are recomputed whole (github_daily_events,
+    shared with int_github_actor_activity_daily).
 -#}
 
 with
 
 events as (
 
-    select * from {{ ref('stg_github__events') }}
-
-),
-
-events_windowed as (
-
-    select
-        events.*,
-        {{ utc_date('created_at') }} as activity_date,
-        {{ github_event_category('event_type') }} as event_category
-    from events
-
-),
-
-{% if is_incremental() %}
-touched_days as (
-
-    select distinct repo_id, activity_date
-    from events_windowed
-    where {{ landed_since_last_run('ingested_at') }}
-
-),
-{% endif %}
-
-in_scope as (
-
-    select events_windowed.*
-    from events_windowed
-    {% if is_incremental() %}
-    inner join touched_days
-        on events_windowed.repo_id = touched_days.repo_id
-        and events_windowed.activity_date = touched_days.activity_date
-    {% endif %}
-
-),
-
-deduplicated as (
-
-    {#- All copies of a key share its event time, so they are in scope together. -#}
-    select
-        unique_events.*,
-        first_value(repo_name) over (
-            partition by repo_id, activity_date
-            order by created_at desc, ingest_seq desc
-        ) as latest_name
-    from {{ deduplicated('in_scope') }} as unique_events
+    {{ github_daily_events('repo_id', 'repo_name') }}
 
 ),
 
@@ -70,13 +26,9 @@ aggregated as (
         max(latest_name) as repo_name,
         count(*) as event_count,
         count(distinct actor_id) as actor_count,
-        count(case when event_category = 'push' then 1 end) as push_count,
-        count(case when event_category = 'pull_request' then 1 end) as pull_request_count,
-        count(case when event_category = 'issues' then 1 end) as issues_count,
-        count(case when event_category = 'star' then 1 end) as star_count,
-        count(case when event_category = 'fork' then 1 end) as fork_count,
+        {{ github_family_counts(['push', 'pull_request', 'issues', 'star', 'fork']) }},
         max(ingested_at) as last_ingested_at
-    from deduplicated
+    from events
     group by repo_id, activity_date
 
 )

@@ -1,6 +1,7 @@
 {#-
-    The latest price snapshot per coin and quote currency, with the source's own 24-hour figures
-    and the change against the most recent snapshot at least an hour older.
+    The latest price snapshot per venue, coin and quote currency, with the venue's own 24-hour
+    figures, its best bid and ask, and the change against the venue's most recent snapshot at least
+    an hour older (one venue's price against another's would be the spread, not a change).
 -#}
 
 with
@@ -16,7 +17,7 @@ ranked as (
     select
         prices.*,
         row_number() over (
-            partition by coin_id, vs_currency
+            partition by venue, coin_id, vs_currency
             order by priced_at desc, ingest_seq desc
         ) as recency_rank
     from prices
@@ -31,18 +32,20 @@ latest as (
 
 hour_ago as (
 
-    {#- The newest snapshot at least an hour older than the latest one, per coin. -#}
+    {#- The newest snapshot at least an hour older than the latest one, per venue and coin. -#}
     select
+        ranked.venue,
         ranked.coin_id,
         ranked.vs_currency,
         ranked.price,
         row_number() over (
-            partition by ranked.coin_id, ranked.vs_currency
+            partition by ranked.venue, ranked.coin_id, ranked.vs_currency
             order by ranked.priced_at desc, ranked.ingest_seq desc
         ) as age_rank
     from ranked
     inner join latest
-        on ranked.coin_id = latest.coin_id
+        on ranked.venue = latest.venue
+        and ranked.coin_id = latest.coin_id
         and ranked.vs_currency = latest.vs_currency
     where ranked.priced_at <= latest.priced_at - interval '1 hour'
 
@@ -51,13 +54,17 @@ hour_ago as (
 final as (
 
     select
+        latest.venue,
         latest.coin_id,
         latest.vs_currency,
         latest.symbol,
         latest.coin_name,
         latest.price,
+        latest.bid,
+        latest.ask,
         latest.market_cap,
         latest.volume_24h,
+        latest.base_volume_24h,
         latest.high_24h,
         latest.low_24h,
         latest.change_pct_24h,
@@ -68,7 +75,8 @@ final as (
         latest.ingested_at
     from latest
     left join hour_ago
-        on latest.coin_id = hour_ago.coin_id
+        on latest.venue = hour_ago.venue
+        and latest.coin_id = hour_ago.coin_id
         and latest.vs_currency = hour_ago.vs_currency
         and hour_ago.age_rank = 1
 

@@ -1,6 +1,9 @@
 {#-
-    Per coin, quote currency and window (hour and day): OHLC, average, % change, realized
-    volatility and a moving-average trend signal. Moving averages run over the window closes of the
+    Per venue, coin, quote currency and window (hour and day): OHLC, average, % change, realized
+    volatility and a moving-average trend signal. The grain includes the venue because OHLC,
+    returns and volatility describe one price series: across venues they would measure the spread
+    between markets (see the model's YAML). CoinGecko's aggregate is the series of venue
+    'coingecko', the whole content of this mart before exchanges were added. Moving averages run over the window closes of the
     same grain, the short one over var trend_short_periods windows and the long one over
     var trend_long_periods (fewer at the start of the series). The trend is 'up' when the short
     average is more than var trend_flat_threshold_pct percent above the long one, 'down' when it is
@@ -30,13 +33,14 @@ with_history as (
         count(*) over (series rows between {{ long_periods - 1 }} preceding and current row)
             as ma_long_periods
     from windows
-    window series as (partition by coin_id, vs_currency, window_grain order by window_start)
+    window series as (partition by venue, coin_id, vs_currency, window_grain order by window_start)
 
 ),
 
 final as (
 
     select
+        venue,
         coin_id,
         vs_currency,
         symbol,

@@ -13,6 +13,7 @@ renamed as (
         ----------  ids
         ingest_seq,
         natural_key,
+        venue,
         coin_id,
         symbol,
         name as coin_name,
@@ -21,8 +22,11 @@ renamed as (
 
         ----------  numerics
         cast(price as float8) as price,
+        cast(bid as float8) as bid,
+        cast(ask as float8) as ask,
         cast(market_cap as float8) as market_cap,
         cast(volume_24h as float8) as volume_24h,
+        cast(base_volume_24h as float8) as base_volume_24h,
         cast(high_24h as float8) as high_24h,
         cast(low_24h as float8) as low_24h,
         cast(change_pct_24h as float8) as change_pct_24h,

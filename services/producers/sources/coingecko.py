@@ -1,4 +1,4 @@
-"""CoinGecko `/api/v3/coins/markets` -> CryptoPrice.
+"""CoinGecko `/api/v3/coins/markets` -> CryptoPrice (venue `coingecko`: CoinGecko's aggregate).
 
 Shape: a JSON array of objects (`id`, `symbol`, `name`, `current_price`, `market_cap`, `total_volume`,
 `high_24h`, `low_24h`, `price_change_percentage_24h`, `last_updated` ISO-8601, plus many fields we
@@ -14,8 +14,9 @@ from services.contract import CryptoPrice, StreamName
 from services.producers.http import Fetcher, PayloadError, json_body
 from services.producers.settings import CryptoSettings
 from services.producers.sources.base import Parsed, PollResult, Rejection, build
+from services.producers.venues import COINGECKO, Listing
 
-LABEL = "coingecko"
+LABEL = COINGECKO
 
 
 def parse_markets(doc: Any) -> Parsed:
@@ -32,6 +33,7 @@ def parse_markets(doc: Any) -> Parsed:
         payload = build(
             CryptoPrice,
             {
+                "venue": LABEL,
                 "coin_id": coin,
                 # CoinGecko tickers are lower-case already; normalise in case a mirror is not.
                 "symbol": symbol.lower() if isinstance(symbol, str) else symbol,
@@ -68,8 +70,9 @@ class CoinGeckoLive:
     stream = StreamName.CRYPTO
     label = LABEL
 
-    def __init__(self, settings: CryptoSettings, fetcher: Fetcher) -> None:
+    def __init__(self, settings: CryptoSettings, listing: Listing, fetcher: Fetcher) -> None:
         self._settings = settings
+        self._coins = listing.coin_ids()
         self._fetcher = fetcher
         self._headers: dict[str, str] = {}
         if settings.coingecko_api_key is not None:
@@ -80,8 +83,8 @@ class CoinGeckoLive:
             f"{self._settings.coingecko_base_url}/api/v3/coins/markets",
             params={
                 "vs_currency": "usd",
-                "ids": ",".join(self._settings.crypto_coins),
-                "per_page": str(min(250, len(self._settings.crypto_coins))),
+                "ids": ",".join(self._coins),
+                "per_page": str(min(250, len(self._coins))),
                 "page": "1",
             },
             headers=self._headers,
@@ -89,4 +92,4 @@ class CoinGeckoLive:
         return PollResult(parse_markets(json_body(response)))
 
     def close(self) -> None:
-        """The fetcher is shared and closed by the runner."""
+        """The fetcher is closed by the runner."""
