@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.contract.types import Float, Int, Timestamp
+from services.contract.types import Bool, Float, Int, Timestamp
 
 _MODEL = ConfigDict(frozen=True, extra="forbid")
 
@@ -97,7 +97,7 @@ class GithubEvent(BaseModel):
     repo_name: str = Field(pattern=REPO_NAME)
     org_login: str | None = Field(None, pattern=LOGIN)
     action: str | None = Field(None, max_length=64, pattern=r"^[a-z_]+$")
-    public: bool = True
+    public: Bool = True
     created_at: Timestamp
     payload: dict[str, Any] = Field(
         default_factory=dict,

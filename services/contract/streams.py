@@ -63,7 +63,7 @@ class LegacyVersion:
     upgrade: Callable[[Any], BaseModel]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: decode looks its cached models up per message
 class Stream:
     name: StreamName
     base_topic: str
@@ -75,7 +75,7 @@ class Stream:
     """When the observation happened at the source (the envelope's observed_at must equal it)."""
     schema_version: int = 1
     """The version producers write (the envelope's schema_version)."""
-    legacy: Mapping[int, LegacyVersion] = field(default_factory=dict, compare=False)
+    legacy: Mapping[int, LegacyVersion] = field(default_factory=dict)
     free_form: tuple[str, ...] = ()
     """Payload fields holding arbitrary JSON, stored exactly as received (lossless.py)."""
 
@@ -89,10 +89,12 @@ class Stream:
     def versions(self) -> tuple[int, ...]:
         return (*sorted(self.legacy), self.schema_version)
 
-    @property
-    def timestamp_fields(self) -> tuple[str, ...]:
-        """The payload's timestamps: none may lie more than MAX_FUTURE ahead."""
-        return _timestamp_fields(self.payload_model)
+    timestamp_fields: tuple[str, ...] = field(init=False)
+    """The payload's timestamps: none may lie more than MAX_FUTURE ahead (set from the model)."""
+
+    def __post_init__(self) -> None:
+        # A plain attribute, not a property: decode reads it for every message.
+        object.__setattr__(self, "timestamp_fields", _timestamp_fields(self.payload_model))
 
 
 @cache

@@ -10,9 +10,10 @@ import json
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.contract import StreamName
 from services.producers.http import FetchError, PayloadError
@@ -70,13 +71,42 @@ def build(
 ) -> M | None:
     """Construct (and so validate) a payload model; on failure append a Rejection and return None.
 
-    Top-level strings are stripped here: APIs pad names now and then, and the contract itself
-    never changes a value (the sink refuses ' bitcoin' rather than silently fixing it)."""
+    The contract itself never converts or changes a value (the sink refuses `"price": "1.5"` and
+    ' bitcoin' rather than silently fixing them), so what an API writes its own way is normalised
+    here: top-level strings are stripped (APIs pad names now and then), and numbers sent as text
+    (the exchanges' prices) become numbers, by pydantic's lax parsing ("abc", "NaN" and "" stay
+    text, and the model reports them)."""
+    numeric = _numeric_fields(model)
     try:
-        return model(**{k: v.strip() if isinstance(v, str) else v for k, v in fields.items()})
+        return model(**{k: _normalise(v, k in numeric) for k, v in fields.items()})
     except ValidationError as exc:
         on_error.append(Rejection("invalid", summarize(exc), record_id))
         return None
+
+
+_LAX_NUMBER: TypeAdapter[float | int] = TypeAdapter(int | float)
+
+
+def _normalise(value: Any, numeric: bool) -> Any:
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    if numeric:
+        try:
+            return _LAX_NUMBER.validate_python(value)
+        except ValidationError:
+            return value
+    return value
+
+
+@cache
+def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Fields the published schema types as number or integer (optional ones included)."""
+
+    def numeric(prop: dict[str, Any]) -> bool:
+        return prop.get("type") in ("number", "integer") or any(numeric(p) for p in prop.get("anyOf", ()))
+
+    return frozenset(name for name, prop in model.model_json_schema()["properties"].items() if numeric(prop))
 
 
 def summarize(exc: ValidationError) -> str:
