@@ -46,20 +46,23 @@ class DeadLetterPublisher:
     crash: at-least-once, like everything upstream of the idempotent table writes)."""
 
     def __init__(self, settings: KafkaSettings) -> None:
-        conf: dict[str, Any] = {
+        self._conf: dict[str, Any] = {
             **settings.client_config(),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
             "message.max.bytes": 4 * 1024 * 1024,
         }
-        self._producer = Producer(conf)
+        self._producer: Producer | None = None
+        """Created at the first dead letter: most writers never need one (memory, broker connections)."""
         self._failures: list[str] = []
 
     def publish(self, letters: list[DeadLetter], timeout_s: float) -> None:
         """Send and wait for acknowledgement; raises if any letter could not be delivered."""
         if not letters:
             return
+        if self._producer is None:
+            self._producer = Producer(self._conf)
         self._failures.clear()
         for letter in letters:
             self._producer.produce(
@@ -81,4 +84,5 @@ class DeadLetterPublisher:
             self._failures.append(str(err))
 
     def close(self, timeout_s: float = 5.0) -> None:
-        self._producer.flush(timeout_s)
+        if self._producer is not None:
+            self._producer.flush(timeout_s)

@@ -20,6 +20,12 @@ WRITE_LATENCY = Histogram(
     "Batch write latency (COPY + INSERT + commit)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+STAGED_BATCHES = Counter(
+    "datastack_sink_staged_batches",
+    "Batches written through staging + ON CONFLICT instead of one COPY (replays, refused rows)",
+    ["table"],
+)
+IN_FLIGHT = Gauge("datastack_sink_batches_in_flight", "Batches handed to writer processes, not yet committed")
 DB_ERRORS = Counter("datastack_sink_db_errors", "Database errors that paused consumption", ["kind"])
 KAFKA_ERRORS = Counter("datastack_sink_kafka_errors", "Consumer errors reported by librdkafka", ["code"])
 PAUSED = Gauge("datastack_sink_paused", "1 while consumption is paused waiting for the database")

@@ -1,17 +1,38 @@
-"""The sink's consumer side: consume -> validate -> hand to the committer -> store offsets.
+"""The sink's consumer side: consume -> hand each partition's messages to a writer -> store offsets.
 
 Delivery: at-least-once consumption plus idempotent writes, so every valid message becomes exactly
-one row. This thread owns the Kafka consumer; `Committer` (its own thread) owns PostgreSQL. Per batch:
-  1. collect up to SINK_BATCH_MAX_MESSAGES, or what arrived within SINK_BATCH_MAX_WAIT_MS of the
-     first message; decode each against the contract (failures become dead letters);
-  2. the committer writes the batch and its dead letters in one transaction (see committer.py);
+one row. This process owns the Kafka consumer; writer processes ("lanes": lane.py, driven through
+committer.py) own PostgreSQL, each with its own connection and transaction. Per batch:
+  1. messages are buffered per partition; up to SINK_BATCH_MAX_MESSAGES of them, or whatever waited
+     SINK_BATCH_MAX_WAIT_MS, become a batch for a lane with room;
+  2. the lane decodes them against the contract and writes the rows and the dead letters in one
+     transaction (lane.py);
   3. only after that commit are the batch's offsets stored (enable.auto.offset.store=false);
      librdkafka's auto-commit sends them within a second, and revocation/shutdown commit
      synchronously.
-A crash anywhere before 3 replays the batch, and the unique natural key absorbs the replay.
-While PostgreSQL is unavailable, or the committer is busy and a batch is already waiting, the
-assignment is paused; the consumer keeps polling so it stays in the group, and at most four
-batches are held in memory (being written, queued, being handed over, carried over).
+A crash anywhere before 3 replays the batch, and the unique natural key absorbs the replay. A
+writer process that dies takes its uncommitted batches with it: no later offset of their partitions
+is stored, and the sink exits non-zero at once so its supervisor restarts it (and redelivers).
+
+Several batches are in flight at once (SINK_WRITERS lanes, two batches each), but at most ONE batch
+per partition: a partition's next batch is handed out only after its previous one is committed (any
+lane may take it then). So for every partition:
+  - batches commit in Kafka order, and an offset is stored only once the rows of every earlier
+    offset of that partition are committed;
+  - `ingest_seq`, an identity handed out as rows are inserted, increases with the Kafka offset:
+    batch k+1 starts inserting after batch k committed, and within a batch rows go in offset
+    order (writer.py). Rows of different partitions interleave freely; nothing relies on that.
+The lake syncer's fence (services/lake/fence.py) does not depend on how many writers there are:
+it relies on every transaction that draws `ingest_seq` values holding RowExclusiveLock on the raw
+table from before its first value until it ends, which the COPY and the INSERT of every lane do,
+each in its own transaction. Concurrent lanes only mean more such transactions, each one short (a
+batch), so fences keep settling. A COPY that fails inside its savepoint releases the lock together
+with its rows, whose values are rolled back for good: exactly what the fence may skip.
+
+Memory stays flat under any backlog: a lane holds at most two batches, and a partition whose
+messages wait (its previous batch in flight, or PostgreSQL down) is paused once a batch's worth
+waits (one consume() call may add less than another batch's worth first). The consumer keeps
+polling while paused, so it stays in the group.
 """
 
 from __future__ import annotations
@@ -20,40 +41,25 @@ import json
 import logging
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from services.config import KafkaSettings, PostgresSettings
-from services.contract import STREAMS, Stream
-from services.contract.envelope import ContractError, decode
+from services.contract import STREAMS
 from services.runtime import Health, StopFlag
 from services.sink import metrics as m
-from services.sink.committer import Committer, PreparedBatch
-from services.sink.dlq import DeadLetter, DeadLetterPublisher
-from services.sink.rows import TABLES, Coordinates, TableSpec
+from services.sink.committer import Chunk, Committer, InFlight
 from services.sink.settings import SinkSettings
 
 log = logging.getLogger(__name__)
 
 REVOKE_DRAIN_S = 10.0
-"""On revocation, how long to wait for in-flight batches before committing what is written."""
+"""On revocation, how long to wait for the revoked partitions' in-flight batches to commit."""
+BUSY_POLL_S = 0.02
+"""Longest consume() wait while batches are in flight: how soon a finished lane gets its next batch."""
 
-
-def coordinates(msg: Message) -> Coordinates:
-    """A consumed (non-error) message always has its topic, partition and offset."""
-    topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-    assert topic is not None
-    assert partition is not None
-    assert offset is not None
-    return Coordinates(topic, partition, offset)
-
-
-def dead_letter(msg: Message, error_class: str, reason: str) -> DeadLetter:
-    _ts_type, ts = msg.timestamp()
-    at = coordinates(msg)
-    return DeadLetter(at.topic, at.partition, at.offset, ts, msg.key(), msg.value(), error_class, reason)
+TP = tuple[str, int]
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:
@@ -73,16 +79,24 @@ class Sink:
         self.kafka, self.cfg = kafka, cfg
         self.stop, self.health = stop, health
         self.shutdown_timeout_s = shutdown_timeout_s
-        ns = kafka.topic_namespace
-        self.streams: dict[str, Stream] = {s.topic(ns): s for s in STREAMS.values()}
-        specs: dict[str, TableSpec] = {spec.table: spec for spec in TABLES.values()}
-        self.dlq = DeadLetterPublisher(kafka)
-        self.committer = Committer(pg, cfg, specs, self.dlq, dead_letter)
-        self.assigned: set[tuple[str, int]] = set()
-        self.paused_parts: set[tuple[str, int]] = set()
-        self.carry: list[Message] = []
-        """Messages that arrived while waiting for the committer: they start the next batch."""
-        self._stop_deadline: float | None = None
+        self.topics = [s.topic(kafka.topic_namespace) for s in STREAMS.values()]
+        self.committer = Committer(kafka, pg, cfg)
+        self.assigned: set[TP] = set()
+        self.paused_parts: set[TP] = set()
+        self.pending: dict[TP, Chunk] = {}
+        """Consumed messages per partition not yet handed to a lane, in offset order."""
+        self.pending_since: dict[TP, float] = {}
+        """When the oldest pending message of each partition was consumed (monotonic)."""
+        self.busy: set[TP] = set()
+        """Partitions with a batch in flight: their next batch waits for its commit."""
+        self.stalled: set[TP] = set()
+        """Partitions whose batch was not committed (its writer died, or shutdown abandoned it): no
+        later batch of theirs may be written or stored, or the offsets would skip its messages.
+        They wait, paused, for the restart or the rebalance that redelivers from the last commit."""
+        self.stored: dict[TP, int] = {}
+        """Highest offset stored per partition since it was assigned (stores never go back)."""
+        self._subscribed = False
+        self._paused_metric = 0
         self.consumer = Consumer(self._consumer_config())
 
     def _consumer_config(self) -> dict[str, Any]:
@@ -107,144 +121,191 @@ class Sink:
 
     # -- main loop -------------------------------------------------------------------------------
     def run(self) -> None:
-        self.committer.connect_with_retry(self.stop)
+        # The lanes connect to PostgreSQL (and migrate) while the consumer joins the group; until
+        # they are ready every assigned partition stays paused, so nothing piles up meanwhile.
         self.committer.start()
-        self.consumer.subscribe(
-            list(self.streams), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
-        )
-        log.info("sink started", extra={"topics": list(self.streams), "group": self.cfg.group_id})
         try:
+            self.consumer.subscribe(
+                self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
+            self._subscribed = True
+            log.info(
+                "sink started",
+                extra={"topics": self.topics, "group": self.cfg.group_id, "writers": self.committer.lanes},
+            )
             while not self.stop.is_set():
-                self._store_completed()
-                batch = self._collect()
-                if batch:
-                    self._submit(self._prepare(batch))
+                self._finish(self.committer.poll(0))
+                if self.committer.lost:  # exit non-zero: the supervisor restarts the whole sink
+                    raise RuntimeError(self.committer.lost)
+                self._consume()
+                if self.committer.ready:
+                    self._dispatch()
+                self._apply_pauses()
                 self.health.tick()
-                self.health.set_ready(not self.committer.db_down.is_set(), assigned=len(self.assigned))
+                self.health.set_ready(
+                    self.committer.ready and not self.committer.db_down, assigned=len(self.assigned)
+                )
         finally:
             self._shutdown()
 
-    def _collect(self) -> list[Message]:
-        """Gather up to batch_max_messages, or whatever arrived within batch_max_wait_ms of the first."""
-        batch, self.carry = self.carry, []
-        deadline = time.monotonic() + self.cfg.batch_max_wait_ms / 1000 if batch else None
-        while len(batch) < self.cfg.batch_max_messages and not self.stop.is_set():
-            if deadline is None:
-                # consume(n, t) blocks until n messages or t: ask for one, so the batch window
-                # starts at the first message instead of after an idle timeout.
-                msgs = self.consumer.consume(1, 0.5)
-            else:
-                timeout = max(0.0, deadline - time.monotonic())
-                msgs = self.consumer.consume(self.cfg.batch_max_messages - len(batch), timeout)
-            batch.extend(self._usable(msgs))
-            if batch and deadline is None:
-                deadline = time.monotonic() + self.cfg.batch_max_wait_ms / 1000
-            if deadline is None and not msgs:
-                break  # idle: let the caller tick health and check the stop flag
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-        return batch
-
-    def _usable(self, msgs: list[Message]) -> list[Message]:
-        good = []
+    def _consume(self) -> None:
+        if self.pending or self.committer.in_flight:
+            msgs = self.consumer.consume(self.cfg.batch_max_messages, self._consume_timeout())
+        else:
+            # Idle: consume(n, t) blocks until n messages or t. Ask for one, so the batch window
+            # starts at the first message instead of after an idle timeout.
+            msgs = self.consumer.consume(1, 0.5 if self.committer.ready else BUSY_POLL_S)
+        now = time.monotonic()
+        counts: Counter[str] = Counter()
         for msg in msgs:
             err = msg.error()
-            if err is None:
-                good.append(msg)
-            elif err.code() != KafkaError._PARTITION_EOF:
-                self._on_error(err)
-        for topic, n in Counter(msg.topic() for msg in good).items():
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    self._on_error(err)
+                continue
+            topic, partition = msg.topic(), msg.partition()
+            assert topic is not None
+            assert partition is not None
+            if (topic, partition) in self.stalled:
+                continue  # fetched before the pause took effect; redelivered with the rest
+            chunk = self.pending.get((topic, partition))
+            if chunk is None:
+                chunk = self.pending[topic, partition] = Chunk(topic, partition)
+                self.pending_since[topic, partition] = now
+            chunk.offsets.append(msg.offset())  # type: ignore[arg-type]
+            chunk.timestamps.append(msg.timestamp()[1])
+            chunk.keys.append(msg.key())
+            chunk.values.append(msg.value())
+            counts[topic] += 1
+        for topic, n in counts.items():
             m.CONSUMED.labels(topic).inc(n)
-        return good
 
-    def _prepare(self, batch: list[Message]) -> PreparedBatch:
-        prepared = PreparedBatch(size=len(batch))
-        now = datetime.now(UTC)
-        for msg in batch:
-            at = coordinates(msg)
-            where = (at.topic, at.partition)
-            prepared.offsets[where] = max(prepared.offsets.get(where, 0), at.offset + 1)
-            stream = self.streams[at.topic]
-            try:
-                env = decode(stream, msg.value(), msg.key(), now=now, max_bytes=self.cfg.max_message_bytes)
-            except ContractError as exc:
-                prepared.letters.append(dead_letter(msg, exc.error_class, exc.reason))
+    def _consume_timeout(self) -> float:
+        """Block in consume() until the next batch could leave: no longer than the batch window of
+        the oldest message a lane could take now, and only briefly while lanes are working (their
+        reports are read between consume() calls). Messages whose partition is busy are not due."""
+        timeout = BUSY_POLL_S if self.committer.in_flight or not self.committer.ready else 0.5
+        if any(self.committer.room(lane) > 0 for lane in range(self.committer.lanes)):
+            waiting = [since for tp, since in self.pending_since.items() if tp not in self.busy]
+            if waiting:
+                due = min(waiting) + self.cfg.batch_max_wait_ms / 1000
+                timeout = min(timeout, max(0.0, due - time.monotonic()))
+        return timeout
+
+    def _dispatch(self, final: bool = False) -> None:
+        """Hand waiting messages to lanes with room: up to SINK_BATCH_MAX_MESSAGES per batch, oldest
+        partitions first, never a partition that already has a batch in flight. A batch leaves when
+        it is full or its oldest message has waited SINK_BATCH_MAX_WAIT_MS (`final`: at once)."""
+        limit = self.cfg.batch_max_messages
+        window = self.cfg.batch_max_wait_ms / 1000
+        lanes = sorted(range(self.committer.lanes), key=self.committer.room, reverse=True)
+        for lane in lanes:
+            while self.committer.room(lane) > 0:
+                ready = sorted(
+                    (tp for tp in self.pending if tp not in self.busy and tp not in self.stalled),
+                    key=self.pending_since.__getitem__,
+                )
+                if not ready:
+                    return
+                waiting = sum(len(self.pending[tp]) for tp in ready)
+                if not final and waiting < limit and time.monotonic() - self.pending_since[ready[0]] < window:
+                    return
+                chunks: list[Chunk] = []
+                room = limit
+                for tp in ready:
+                    if room <= 0:
+                        break
+                    chunk = self.pending[tp]
+                    if len(chunk) > room:
+                        chunk, self.pending[tp] = chunk.split(room)  # its since stays: still its oldest
+                    else:
+                        del self.pending[tp], self.pending_since[tp]
+                    chunks.append(chunk)
+                    room -= len(chunk)
+                    self.busy.add(tp)
+                self.committer.submit(lane, chunks)
+
+    def _apply_pauses(self) -> None:
+        """Pause partitions with a full batch waiting (their lane is busy), or all of them while
+        PostgreSQL is unavailable or the lanes are still starting; resume the rest. The metric
+        reports outages only, not the routine back-pressure of busy lanes."""
+        down = self.committer.db_down
+        if int(down) != self._paused_metric:
+            self._paused_metric = int(down)
+            m.PAUSED.set(self._paused_metric)
+        full = self.cfg.batch_max_messages
+        if down or not self.committer.ready:
+            want = set(self.assigned)
+        else:
+            want = ({tp for tp, c in self.pending.items() if len(c) >= full} | self.stalled) & self.assigned
+        if want - self.paused_parts:
+            self.consumer.pause([TopicPartition(t, p) for t, p in want - self.paused_parts])
+        if self.paused_parts - want:
+            self.consumer.resume([TopicPartition(t, p) for t, p in self.paused_parts - want])
+        self.paused_parts = want
+
+    def _finish(self, finished: list[tuple[InFlight, bool]]) -> None:
+        """Release the partitions of finished batches; store the offsets of committed ones."""
+        offsets: dict[TP, int] = {}
+        for batch, committed in finished:
+            self.busy.difference_update(batch.offsets)
+            if not committed:
+                self.stalled.update(batch.offsets)
+                self._drop(set(batch.offsets))
                 continue
-            spec = TABLES[stream.name]
-            prepared.rows[spec.table].append(spec.row(env, at))
-            prepared.origins[spec.table].append(msg)
-        return prepared
-
-    def _submit(self, batch: PreparedBatch) -> None:
-        """Hand the batch to the committer; while it is busy or PostgreSQL is down, pause and poll.
-        After SIGTERM this gives up at the shutdown deadline (the batch is simply redelivered)."""
-        while not self.committer.submit(batch, timeout=0.1):
-            self._store_completed()
-            room = self.cfg.batch_max_messages - len(self.carry)
-            self._pause(self.committer.db_down.is_set() or room <= 0)
-            # Serve rebalances and keep group membership; what arrives meanwhile starts the next
-            # batch. Once that is full the assignment is paused; a message from a partition assigned
-            # in between may still slip in, and is kept, never dropped.
-            self.carry.extend(self._usable(self.consumer.consume(max(1, min(100, room)), 0.1)))
-            self.health.tick()
-            if self.stop.is_set() and time.monotonic() > self._shutdown_deadline(half=True):
-                log.warning("abandoning unwritten batch at shutdown; it will be redelivered")
-                return
-        self._pause(False)
-
-    def _store_completed(self) -> None:
-        """Store offsets of batches the committer has committed (in order, on this thread)."""
-        while True:
+            for tp, offset in batch.offsets.items():
+                if tp in self.assigned and tp not in self.stalled and offset > self.stored.get(tp, -1):
+                    offsets[tp] = self.stored[tp] = offset
+        if offsets:
             try:
-                batch = self.committer.done.get_nowait()
-            except Exception:
-                return
-            offsets = [
-                TopicPartition(t, p, o) for (t, p), o in batch.offsets.items() if (t, p) in self.assigned
-            ]
-            if not offsets:
-                continue
-            try:
-                self.consumer.store_offsets(offsets=offsets)
+                self.consumer.store_offsets(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+                )
             except KafkaException as exc:  # revoked meanwhile: its new owner re-reads, rows dedupe
                 log.info("could not store offsets", extra={"error": str(exc)})
 
     # -- group membership ------------------------------------------------------------------------
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.assigned.update((tp.topic, tp.partition) for tp in partitions)
+        for tp in partitions:
+            self.assigned.add((tp.topic, tp.partition))
+            self.stored.pop((tp.topic, tp.partition), None)
         log.info("partitions assigned", extra={"partitions": _names(partitions)})
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Let in-flight batches commit, store their offsets, and make them durable before the new
-        # owner starts reading. If PostgreSQL is down this gives up after REVOKE_DRAIN_S: the new
-        # owner re-reads the unwritten tail, and the natural key absorbs any overlap. At shutdown
-        # the committer has already been given its time.
-        self.committer.drain(0.5 if self.stop.is_set() else REVOKE_DRAIN_S)
-        self._store_completed()
-        self._commit_sync(consumer)
+        # Let the revoked partitions' in-flight batches commit, store their offsets, and make them
+        # durable before the new owner starts reading. If PostgreSQL is down this gives up after
+        # REVOKE_DRAIN_S: the new owner re-reads the unwritten tail, and the natural key absorbs any
+        # overlap. What is only buffered here is dropped: the new owner reads it again.
         gone = {(tp.topic, tp.partition) for tp in partitions}
-        self.assigned -= gone
-        self.paused_parts -= gone
-        self.carry = [msg for msg in self.carry if (msg.topic(), msg.partition()) not in gone]
-        log.info("partitions revoked", extra={"partitions": _names(partitions)})
+        self._drop(gone)
+        log.info(
+            "revoking partitions; waiting for their in-flight batches",
+            extra={"partitions": _names(partitions), "in_flight_partitions": len(self.busy & gone)},
+        )
+        deadline = time.monotonic() + (0.5 if self.stop.is_set() else REVOKE_DRAIN_S)
+        try:
+            while self.busy & gone and time.monotonic() < deadline:
+                self._finish(self.committer.poll(0.05))
+        finally:  # also when a lane died: commit what is committed
+            self._commit_sync(consumer)
+            self.assigned -= gone
+            self.paused_parts -= gone
+            self.stalled -= gone
+            log.info("partitions revoked", extra={"partitions": _names(partitions)})
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._drop(gone)
         self.assigned -= gone
         self.paused_parts -= gone
-        self.carry = [msg for msg in self.carry if (msg.topic(), msg.partition()) not in gone]
+        self.stalled -= gone
         log.warning("partitions lost", extra={"partitions": _names(partitions)})
 
-    def _pause(self, pause: bool) -> None:
-        """Pause or resume every assigned partition; re-applied on each call, so partitions
-        assigned while paused get paused too. The metric reports outages only, not the routine
-        back-pressure of a busy committer."""
-        m.PAUSED.set(1 if pause and self.committer.db_down.is_set() else 0)
-        change = (self.assigned - self.paused_parts) if pause else (self.paused_parts & self.assigned)
-        if change:
-            parts = [TopicPartition(t, p) for t, p in change]
-            (self.consumer.pause if pause else self.consumer.resume)(parts)
-        self.paused_parts = set(self.assigned) if pause else set()
+    def _drop(self, gone: set[TP]) -> None:
+        """Forget what is buffered for these partitions (never written, so never acknowledged)."""
+        for tp in gone:
+            self.pending.pop(tp, None)
+            self.pending_since.pop(tp, None)
 
     @staticmethod
     def _commit_sync(consumer: Consumer) -> None:
@@ -269,25 +330,20 @@ class Sink:
                 if part != "-1" and lag >= 0:
                     m.LAG.labels(topic, part).set(lag)
 
-    def _shutdown_deadline(self, half: bool = False) -> float:
-        """When in-flight writes must be done (or abandoned) after a stop request: SHUTDOWN_TIMEOUT_S
-        minus time kept for the final commit and close; `half` is the share for the last submit."""
-        if self._stop_deadline is None:
-            self._stop_deadline = time.monotonic() + max(1.0, self.shutdown_timeout_s - 5.0)
-        if half:
-            return self._stop_deadline - max(0.5, (self.shutdown_timeout_s - 5.0) / 2)
-        return self._stop_deadline
-
     def _shutdown(self) -> None:
+        """Write what is buffered and in flight until SHUTDOWN_TIMEOUT_S minus the time kept for the
+        final commit and close; whatever is not committed by then is redelivered to the next owner."""
         started = time.monotonic()
         self.stop.set("shutdown")  # also when the loop ended by an exception: bounds every wait below
-        log.info("sink stopping: writing the in-flight batch and committing offsets")
-        if self.carry:
-            self._submit(self._prepare(self.carry))
-            self.carry = []
-        self.committer.stop(timeout=max(0.5, self._shutdown_deadline() - time.monotonic()))
-        self._store_completed()
-        self._commit_sync(self.consumer)
+        deadline = started + max(1.0, self.shutdown_timeout_s - 5.0)
+        log.info("sink stopping: writing in-flight batches and committing offsets")
+        while self.committer.ready and (self.pending or self.committer.in_flight):
+            if time.monotonic() >= deadline:
+                break
+            self._dispatch(final=True)
+            self._finish(self.committer.poll(0.05))
+        self._finish(self.committer.stop(deadline))
+        if self._subscribed:
+            self._commit_sync(self.consumer)
         self.consumer.close()  # leaves the group; the cooperative revoke commits again
-        self.dlq.close(timeout_s=2.0)
         log.info("sink stopped", extra={"seconds": round(time.monotonic() - started, 3)})

@@ -1,7 +1,8 @@
 """`make bench`: run every tests/bench/bench_*.py against the real local infra and print
 `name: value` lines (benchmarks, not timed tests: nothing here passes or fails on speed).
 
-Each module exposes `run(infra: LocalInfra) -> Iterator[tuple[str, float | int]]`.
+Each module exposes `run(infra: LocalInfra) -> Iterator[tuple[str, float | int | str]]` (a string
+says what was measured, e.g. where a peer came from).
 Run one with `python -m tests.bench sink` (module name without the bench_ prefix).
 """
 

@@ -6,6 +6,7 @@ them cannot disturb other tests sharing the session's servers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import uuid
@@ -21,6 +22,7 @@ from services.infra.kafka import LocalKafka
 from services.infra.paths import state_dir
 from services.infra.postgres import LocalPostgres
 from services.infra.topics import ensure_topics
+from services.sink.committer import LANE_DEPTH
 from tests.conftest import service_env
 from tests.sink.conftest import total_rows
 from tests.support import messages
@@ -28,6 +30,9 @@ from tests.support.proc import ServiceProcess, free_port
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
+
+PARTITIONS = 9
+"""Three topics of three partitions (ensure_topics' default)."""
 
 
 def _rss_mb(pid: int) -> float:
@@ -80,7 +85,13 @@ def test_hung_write_holds_bounded_memory_times_out_and_retries(
     """A write that hangs without an error (here: a lock held by another session) must neither let
     consumption run ahead without bound nor stall the sink forever."""
     batch = 250
-    env = {**sink_env, "SINK_BATCH_MAX_MESSAGES": str(batch), "SINK_STATEMENT_TIMEOUT_MS": "1500"}
+    writers = 2
+    env = {
+        **sink_env,
+        "SINK_BATCH_MAX_MESSAGES": str(batch),
+        "SINK_WRITERS": str(writers),
+        "SINK_STATEMENT_TIMEOUT_MS": "1500",
+    }
     first = messages.mixed(30)
     rest = messages.mixed(20_000, start=len(first))
     with ServiceProcess(["sink"], env) as sink:
@@ -98,9 +109,12 @@ def test_hung_write_holds_bounded_memory_times_out_and_retries(
                 what="hung writes cancelled by the statement timeout",
             )
             held = sink.metric("datastack_sink_messages_consumed_total") - consumed_before
-            # In memory at most: the batch being written, the queued one, the one being handed
-            # over and the carry-over.
-            assert 0 < held <= 4 * batch, sink.logs()[-5000:]
+            # In memory at most: two batches per writer process (one being written, one waiting),
+            # and per partition what waits for it (paused at a batch's worth; one consume() call
+            # may overshoot that by less than a batch).
+            bound = (LANE_DEPTH * writers + 2 * PARTITIONS) * batch
+            assert bound < len(rest)
+            assert 0 < held <= bound, sink.logs()[-5000:]
             assert sink.alive()
             locker.rollback()
         wait_for_rows(len(first) + len(rest), timeout=120)
@@ -235,3 +249,51 @@ def test_broker_restart_resumes(
         assert conn.execute(
             sql.SQL("SELECT count(DISTINCT natural_key) FROM raw_github_events")
         ).fetchone() == (2000,)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_killed_writer_process_stops_the_sink_and_loses_nothing(
+    kafka_settings: KafkaSettings,
+    pg_settings: PostgresSettings,
+    sink_env: dict[str, str],
+    wait_for_rows: Callable[..., int],
+    wait_caught_up: Callable[[], None],
+) -> None:
+    """A writer process that dies (OOM kill, crash) takes its uncommitted batches with it: the sink
+    exits non-zero at once, so its supervisor restarts it, rather than run on without them."""
+    n = 20_000
+    messages.produce(kafka_settings, messages.mixed(n))
+    env = {**sink_env, "SINK_BATCH_MAX_MESSAGES": "250", "SINK_WRITERS": "2"}
+    with ServiceProcess(["sink"], env) as sink:
+        wait_for_rows(2000)
+        writers = _children(sink.proc.pid)
+        assert len(writers) == 2, writers
+        os.kill(writers[0], signal.SIGKILL)
+        assert sink.wait(timeout=30) != 0
+        assert "exited unexpectedly" in sink.logs()
+        # The other writer went with it (no orphan keeps writing).
+        wait_until(lambda: [p for p in writers if Path(f"/proc/{p}").exists()], lambda alive: not alive)
+    assert total_rows(pg_settings) < n, "the sink finished before the kill"
+    with ServiceProcess(["sink"], env) as sink:
+        wait_for_rows(n)
+        wait_caught_up()
+        assert total_rows(pg_settings) == n
+        assert sink.stop() == 0
+    with psycopg.connect(pg_settings.conninfo()) as conn:
+        for table in ("raw_crypto_prices", "raw_github_events", "raw_weather_data"):
+            dupes = conn.execute(
+                sql.SQL("SELECT count(*) - count(DISTINCT natural_key) FROM {}").format(sql.Identifier(table))
+            ).fetchone()
+            assert dupes == (0,), table
