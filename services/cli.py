@@ -40,6 +40,8 @@ class LazyGroup(click.Group):
         "sync": "services.lake.cli:sync",
         "lake": "services.lake.cli:lake",
         "dev": "services.devstack:dev",
+        "assets": "dagster_code.cli.assets:assets",
+        "schedules": "dagster_code.cli.schedules:schedules",
     },
 )
 def cli() -> None:

@@ -22,7 +22,9 @@ from services.infra.paths import state_dir
 
 log = logging.getLogger(__name__)
 
-APP_DATABASES = ("datastack", "ducklake")
+# datastack: raw tables and the postgres-target models; ducklake: the lake catalog; dagster: the
+# Dagster instance (runs, events, schedules), as the cluster keeps it in its own database.
+APP_DATABASES = ("datastack", "ducklake", "dagster")
 APP_ROLE = "datastack"
 SUPERUSER = "postgres"
 
