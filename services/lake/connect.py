@@ -60,8 +60,13 @@ class Statement:
     params: Sequence[object] = field(default_factory=tuple)
 
 
-def ensure_extensions(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
-    """Install (from the PyPI packages, offline) any extension not yet installed, then load it."""
+def ensure_extensions(
+    con: duckdb.DuckDBPyConnection, names: Sequence[str], directory: str | None = None
+) -> None:
+    """Install (from the PyPI packages, offline) any extension not yet installed, then load it.
+    `directory`: DUCKDB_EXTENSION_DIRECTORY (LakeSettings), where they are installed and looked for."""
+    if directory:
+        con.execute("SET extension_directory = ?", [directory])
     for name in names:
         row = con.execute(
             "SELECT installed FROM duckdb_extensions() WHERE extension_name = ? OR list_contains(aliases, ?)",
@@ -171,7 +176,7 @@ def connect(
     """An in-memory DuckDB with the lake attached as `lake` (and the raw database as `source`)."""
     con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
-        ensure_extensions(con, extensions_for(lake))
+        ensure_extensions(con, extensions_for(lake), lake.duckdb_extension_directory)
         statements = lake_statements(lake, pg, read_only=read_only)
         if attach_source:
             statements += source_statements(pg)

@@ -23,6 +23,6 @@ from services.lake.settings import LakeSettings
 class Plugin(BasePlugin):
     def configure_connection(self, conn: Any) -> None:
         lake, pg = load(LakeSettings), load(PostgresSettings)
-        ensure_extensions(conn, extensions_for(lake))
+        ensure_extensions(conn, extensions_for(lake), lake.duckdb_extension_directory)
         for statement in lake_setup_statements(lake, pg):
             conn.execute(statement.sql, list(statement.params))

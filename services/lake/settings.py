@@ -60,6 +60,10 @@ class LakeSettings(BaseSettings):
     ducklake_override_data_path: bool = False
     """DUCKLAKE_OVERRIDE_DATA_PATH: read the files from DATA_PATH although the catalog recorded
     another path (a copy of a cluster volume, another mount point). For readers only."""
+    duckdb_extension_directory: str | None = None
+    """DUCKDB_EXTENSION_DIRECTORY: where DuckDB keeps installed extensions (DuckDB's default,
+    ~/.duckdb/extensions, when unset). The images point it at a directory filled at build time, so
+    a pod loads the extensions from the read-only image instead of copying ~100 MB at every start."""
 
     s3_endpoint: str | None = None
     """S3_ENDPOINT: host[:port] of an S3-compatible store (MinIO, R2); unset for AWS."""

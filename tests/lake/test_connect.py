@@ -3,6 +3,8 @@ run against DuckDB up to the ATTACH)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pytest
 from pydantic import SecretStr
@@ -172,3 +174,22 @@ def test_override_data_path_for_readers_of_a_copied_lake() -> None:
     assert "(DATA_PATH '/mnt/copy-of-cluster-lake', READ_ONLY, OVERRIDE_DATA_PATH true);" in attach_recipe(
         lake, PG
     )
+
+
+def test_extensions_load_from_a_prepared_directory(tmp_path: Path) -> None:
+    """The images install the extensions at build time (DUCKDB_EXTENSION_DIRECTORY); a pod, whose
+    root filesystem is read-only, then only loads them: nothing written, nothing downloaded."""
+    directory = tmp_path / "extensions"
+    build = duckdb.connect(config={"autoinstall_known_extensions": False})
+    ensure_extensions(build, ("ducklake", "postgres"), str(directory))
+    build.close()
+    files = sorted(directory.rglob("*.duckdb_extension"))
+    assert [p.name for p in files] == ["ducklake.duckdb_extension", "postgres_scanner.duckdb_extension"]
+    before = {p: p.stat().st_mtime_ns for p in directory.rglob("*")}
+
+    pod = duckdb.connect(config={"autoinstall_known_extensions": False})
+    ensure_extensions(pod, ("ducklake", "postgres"), str(directory))
+    loaded = pod.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()
+    pod.close()
+    assert {"ducklake", "postgres_scanner"} <= {row[0] for row in loaded}
+    assert {p: p.stat().st_mtime_ns for p in directory.rglob("*")} == before
