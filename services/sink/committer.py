@@ -238,7 +238,9 @@ class Committer:
     def _handle(self, index: int, item: object) -> tuple[InFlight, bool] | None:
         lane = self._lanes[index]
         if isinstance(item, Ready):
+            # Connected (and migrated): start-up connection failures it reported are over.
             lane.ready = True
+            self._down.discard(index)
         elif isinstance(item, Event):
             if item.kind == "db_error":
                 m.DB_ERRORS.labels(item.label).inc()

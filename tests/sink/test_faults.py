@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from psycopg import sql
@@ -184,6 +185,37 @@ def test_postgres_outage_pauses_then_resumes_with_nothing_lost(
         # Backoff, not a busy loop: a few retries per second at most.
         assert errors_while_down < 50
         assert sink.stop() == 0
+
+
+def test_postgres_down_at_start_up_then_up_the_sink_becomes_ready_and_writes(
+    kafka_settings: KafkaSettings,
+    private_pg: tuple[LocalPostgres, PostgresSettings],
+    wait_caught_up: Callable[[], None],
+    sink_env: dict[str, str],
+) -> None:
+    """Kubernetes starts the sink before PostgreSQL accepts connections (a fresh cluster, a node
+    restart): once the database is there, the sink is Ready and consumes, not paused for good."""
+    server, pg = private_pg
+    n = 2000
+    messages.produce(kafka_settings, messages.mixed(n))
+    server.stop("immediate")
+    env = private_pg_env(kafka_settings, pg, sink_env, SINK_RETRY_MAX_S="1")
+    with ServiceProcess(["sink"], env) as sink:
+        wait_until(
+            lambda: sink.metric("datastack_sink_db_errors_total"), lambda v: v >= 2, what="start-up retries"
+        )
+        assert _readyz(sink) == 503
+        server.start()
+        wait_until(lambda: total_rows(pg), lambda c: c >= n, timeout=120, what=f"{n} rows")
+        wait_caught_up()
+        assert total_rows(pg) == n
+        assert sink.metric("datastack_sink_paused") == 0
+        assert _readyz(sink) == 200
+        assert sink.stop() == 0
+
+
+def _readyz(sink: ServiceProcess) -> int:
+    return httpx.get(f"http://127.0.0.1:{sink.metrics_port}/readyz", timeout=2).status_code
 
 
 def test_sigterm_while_postgres_is_down_exits_in_time_and_loses_nothing(
