@@ -13,7 +13,7 @@ from services.config import KafkaSettings, PostgresSettings
 from services.infra import local
 from services.infra.local import LocalInfra
 from services.infra.topics import ensure_topics
-from tests.support.databases import fresh_database, settings_for
+from tests.support.databases import fresh_database, postgres_env, settings_for
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,16 +59,7 @@ def service_env(
         env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
         env["KAFKA_TOPIC_NAMESPACE"] = kafka.topic_namespace
     if pg is not None:
-        env.update(
-            {
-                "POSTGRES_HOST": pg.host,
-                "POSTGRES_PORT": str(pg.port),
-                "POSTGRES_DB": pg.db,
-                "POSTGRES_USER": pg.user,
-                "POSTGRES_PASSWORD": pg.password.get_secret_value(),
-                "POSTGRES_SSLMODE": pg.sslmode,
-            }
-        )
+        env.update(postgres_env(pg))
     env.setdefault("LOG_FORMAT", "json")
     env["METRICS_PORT"] = "0"
     env.update(extra)

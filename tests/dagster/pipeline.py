@@ -17,6 +17,7 @@ from services.contract import STREAMS
 from tests.conftest import service_env
 from tests.dbt.helpers import pg_query
 from tests.support import messages
+from tests.support.databases import postgres_env
 from tests.support.proc import DATASTACK, ServiceProcess
 from tests.support.wait import wait_until
 
@@ -39,12 +40,7 @@ class Landed:
     def env(self, scratch: Path) -> dict[str, str]:
         """What the code location reads: the services' variables plus dbt's scratch directory."""
         return {
-            "POSTGRES_HOST": self.pg.host,
-            "POSTGRES_PORT": str(self.pg.port),
-            "POSTGRES_DB": self.pg.db,
-            "POSTGRES_USER": self.pg.user,
-            "POSTGRES_PASSWORD": self.pg.password.get_secret_value(),
-            "POSTGRES_SSLMODE": self.pg.sslmode,
+            **postgres_env(self.pg),
             "DUCKLAKE_CATALOG_DB": self.catalog_db,
             "DATA_PATH": str(self.data_path),
             "DBT_SCHEMA": "analytics",

@@ -18,7 +18,7 @@ from services.config import PostgresSettings
 from services.infra.local import LocalInfra
 from services.sink.schema import migrate
 from tests.dbt import rawdata
-from tests.support.databases import fresh_database, settings_for
+from tests.support.databases import fresh_database, postgres_env, settings_for
 
 SCHEDULES = {
     # name: (cron, job, groups its runs materialize)
@@ -69,12 +69,7 @@ def raw_database(infra: LocalInfra, monkeypatch: pytest.MonkeyPatch) -> Iterator
             migrate(conn)
             rawdata.insert(conn, rawdata.generate(datetime.now(UTC)))
         for var, value in {
-            "POSTGRES_HOST": pg.host,
-            "POSTGRES_PORT": str(pg.port),
-            "POSTGRES_DB": pg.db,
-            "POSTGRES_USER": pg.user,
-            "POSTGRES_PASSWORD": pg.password.get_secret_value(),
-            "POSTGRES_SSLMODE": pg.sslmode,
+            **postgres_env(pg),
             "DBT_SCHEMA": "analytics",
         }.items():
             monkeypatch.setenv(var, value)

@@ -21,7 +21,7 @@ from services.config import PostgresSettings
 from services.infra.local import LocalInfra
 from services.sink.schema import migrate
 from tests.dbt import rawdata
-from tests.support.databases import fresh_database, settings_for
+from tests.support.databases import fresh_database, postgres_env, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,12 +36,7 @@ def database(infra: LocalInfra, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pos
         with psycopg.connect(pg.conninfo()) as conn:
             migrate(conn)
         for var, value in {
-            "POSTGRES_HOST": pg.host,
-            "POSTGRES_PORT": str(pg.port),
-            "POSTGRES_DB": pg.db,
-            "POSTGRES_USER": pg.user,
-            "POSTGRES_PASSWORD": pg.password.get_secret_value(),
-            "POSTGRES_SSLMODE": pg.sslmode,
+            **postgres_env(pg),
             "DBT_SCHEMA": "analytics",
         }.items():
             monkeypatch.setenv(var, value)

@@ -30,6 +30,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from services.config import PostgresSettings
+from tests.support.databases import postgres_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -89,12 +90,7 @@ def dbt_env(
         {
             "DBT_TARGET": target,
             "DBT_SCHEMA": schema,
-            "POSTGRES_HOST": pg.host,
-            "POSTGRES_PORT": str(pg.port),
-            "POSTGRES_DB": pg.db,
-            "POSTGRES_USER": pg.user,
-            "POSTGRES_PASSWORD": pg.password.get_secret_value(),
-            "POSTGRES_SSLMODE": pg.sslmode,
+            **postgres_env(pg),
             "DBT_TARGET_PATH": str(artifacts / "target"),
             "DBT_LOG_PATH": str(artifacts / "logs"),
             "DBT_DUCKDB_PATH": str(duckdb_path or artifacts / "dbt.duckdb"),

@@ -41,3 +41,15 @@ def settings_for(infra: LocalInfra, db: str) -> PostgresSettings:
         password=infra.postgres.password,  # type: ignore[arg-type]
         sslmode="disable",
     )
+
+
+def postgres_env(pg: PostgresSettings) -> dict[str, str]:
+    """The POSTGRES_* variables a service (or dbt, or the code location) reads to reach `pg`."""
+    return {
+        "POSTGRES_HOST": pg.host,
+        "POSTGRES_PORT": str(pg.port),
+        "POSTGRES_DB": pg.db,
+        "POSTGRES_USER": pg.user,
+        "POSTGRES_PASSWORD": pg.password.get_secret_value(),
+        "POSTGRES_SSLMODE": pg.sslmode,
+    }
