@@ -7,8 +7,8 @@ the second one waited. Each lane decodes, writes and commits whole batches (lane
 (service.py) decides which partition's messages go to which lane, and stores a batch's offsets only
 after its lane reports it committed.
 
-A lane holds at most LANE_DEPTH batches: the one being written and the next one, already received,
-so it never waits for the consumer between batches.
+A lane holds at most LANE_DEPTH batches: the one being written, the next one being decoded, and one
+on its way (possibly all of the same partition), so it never waits for the consumer between batches.
 
 Wire protocol, one pipe pair per lane (pickled, multiprocessing.connection framing):
   parent -> lane: LaneSettings (first), then Batch | Abandon | None (finish what is queued, exit)
@@ -35,8 +35,9 @@ from services.sink.settings import SinkSettings
 
 log = logging.getLogger(__name__)
 
-LANE_DEPTH = 2
-"""Batches a lane holds at most: one being written, one waiting."""
+LANE_DEPTH = 3
+"""Batches a lane holds at most: one being written, one being decoded, one on its way. With two,
+the decoding thread idled while the next batch crossed the pipe (measured: 37.5k msg/s against 39.8k)."""
 PIPE_BYTES = 1 << 20
 """Pipe buffer towards a lane (the Linux maximum by default): a batch crosses in a few writes."""
 STOP_GRACE_S = 2.0
@@ -200,6 +201,10 @@ class Committer:
     def room(self, lane: int) -> int:
         handle = self._lanes[lane]
         return 0 if handle.dead else LANE_DEPTH - len(handle.outstanding)
+
+    def in_flight_on(self, lane: int) -> int:
+        """Batches the lane holds (sent, not yet reported)."""
+        return len(self._lanes[lane].outstanding)
 
     def submit(self, lane: int, chunks: list[Chunk]) -> None:
         """Hand a batch to a lane with room; its offsets are stored once the lane reports it done."""

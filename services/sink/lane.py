@@ -6,6 +6,8 @@ thing on the inbox is its settings, then batches. Per batch:
   2. in ONE transaction: write the rows (writer.py: one COPY, or staging + ON CONFLICT for
      replays), dead-letter the rows PostgreSQL refuses, publish and await every dead letter, COMMIT;
   3. report the batch Done. Only then does the consumer (service.py) store its offsets.
+Step 1 of the next batch runs in a second thread while this one is written (writing mostly waits on
+PostgreSQL); batches are still written, committed and reported strictly in the order they came.
 Transient database failures are retried with backoff on the same batch and reported as Events, so
 the consumer pauses meanwhile; an Abandon from the parent (shutdown deadline) ends the retries and
 the batch is reported Abandoned (redelivered to the next owner).
@@ -74,6 +76,11 @@ class _Prepared:
     letters: list[DeadLetter] = field(default_factory=list)
 
 
+_Decoded = tuple[Batch, _Prepared] | BaseException | None
+"""What the decoding thread hands the writing thread: a decoded batch, the exception that ended
+decoding, or None at the end."""
+
+
 class Lane:
     """One writer: decodes and writes the batches it is given, in the order given."""
 
@@ -100,10 +107,19 @@ class Lane:
         if not self._connect_with_retry():
             return
         self.outbox.send(Ready(self.index))
-        while (batch := batches.get()) is not None:
-            started = time.perf_counter()
-            prepared = self._prepare(batch.chunks)
-            done = self._write_with_retry(prepared)
+        # Decoding is CPU work and writing mostly waits on PostgreSQL (the COPY, the commit's
+        # fsync): a second thread decodes the next batch meanwhile. Batches are still written
+        # and reported strictly in the order they came.
+        prepared: queue.Queue[_Decoded] = queue.Queue(maxsize=1)
+        threading.Thread(
+            target=self._prepare_all, args=(batches, prepared), name="lane-decode", daemon=True
+        ).start()
+        while (item := prepared.get()) is not None:
+            if isinstance(item, BaseException):  # a bug, not bad input: die, and the sink with us
+                raise item
+            batch, ready = item
+            started = time.perf_counter()  # the write only: COPY (or staging), dead letters, commit
+            done = self._write_with_retry(ready)
             if done is None:
                 self.outbox.send(Abandoned(batch.batch_id))
                 continue
@@ -111,7 +127,7 @@ class Lane:
             self.outbox.send(
                 Done(
                     batch.batch_id,
-                    prepared.size,
+                    ready.size,
                     time.perf_counter() - started,
                     inserted,
                     duplicates,
@@ -121,6 +137,15 @@ class Lane:
             )
         self.dlq.close(timeout_s=2.0)
         self._disconnect()
+
+    def _prepare_all(self, batches: queue.Queue[Batch | None], prepared: queue.Queue[_Decoded]) -> None:
+        try:
+            while (batch := batches.get()) is not None:
+                prepared.put((batch, self._prepare(batch.chunks)))
+        except BaseException as exc:  # handed to the writing thread, which raises it
+            prepared.put(exc)
+            return
+        prepared.put(None)
 
     def _prepare(self, chunks: list[Chunk]) -> _Prepared:
         prepared = _Prepared(size=sum(len(chunk) for chunk in chunks))

@@ -26,6 +26,10 @@ STAGED_BATCHES = Counter(
     ["table"],
 )
 IN_FLIGHT = Gauge("datastack_sink_batches_in_flight", "Batches handed to writer processes, not yet committed")
+PARTITIONS_IN_FLIGHT = Gauge(
+    "datastack_sink_partitions_in_flight",
+    "Partitions with batches handed to writer processes, not yet committed",
+)
 DB_ERRORS = Counter("datastack_sink_db_errors", "Database errors that paused consumption", ["kind"])
 KAFKA_ERRORS = Counter("datastack_sink_kafka_errors", "Consumer errors reported by librdkafka", ["code"])
 PAUSED = Gauge("datastack_sink_paused", "1 while consumption is paused waiting for the database")

@@ -22,8 +22,8 @@ class SinkSettings(BaseSettings):
     writers: int = Field(2, ge=1, le=16)
     """SINK_WRITERS: writer processes, each with its own PostgreSQL connection and transaction, so
     several batches are decoded and written at once (decoding is Python work: one process uses one
-    core). A partition's batches are written by one writer at a time, in order. Each writer holds at
-    most two batches and costs ~60 MB; the consumer process ~80 MB. 2 suits a 2-core node."""
+    core). A partition's batches are all written by one writer, in order. Each writer holds at most
+    three batches and costs ~70 MB; the consumer process ~80 MB. 2 suits a 2-core node."""
     max_message_bytes: int = Field(DEFAULT_MAX_MESSAGE_BYTES, ge=1024)
     """SINK_MAX_MESSAGE_BYTES: larger messages are dead-lettered as oversize."""
     queued_max_kbytes: int = Field(16_384, ge=1024)

@@ -110,9 +110,9 @@ def test_hung_write_holds_bounded_memory_times_out_and_retries(
                 what="hung writes cancelled by the statement timeout",
             )
             held = sink.metric("datastack_sink_messages_consumed_total") - consumed_before
-            # In memory at most: two batches per writer process (one being written, one waiting),
-            # and per partition what waits for it (paused at a batch's worth; one consume() call
-            # may overshoot that by less than a batch).
+            # In memory at most: LANE_DEPTH batches per writer process (one being written, one
+            # decoded, one on its way), and per partition what waits for it (paused at a batch's
+            # worth; one consume() call may overshoot that by less than a batch).
             bound = (LANE_DEPTH * writers + 2 * PARTITIONS) * batch
             assert bound < len(rest)
             assert 0 < held <= bound, sink.logs()[-5000:]

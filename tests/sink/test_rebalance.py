@@ -43,9 +43,11 @@ def test_rebalance_with_batches_in_flight_loses_and_duplicates_nothing(
 ) -> None:
     n = 30_000
     messages.produce(kafka_settings, messages.mixed(n))
-    # Three writers of two batches each: six of the nine partitions have a batch in flight while the
-    # writes are held, so whichever partitions the second member takes, some are in flight.
-    env = {**sink_env, "SINK_BATCH_MAX_MESSAGES": "250", "SINK_WRITERS": "3"}
+    # Six writers: a partition's batches all go to one writer, and a writer with room takes a
+    # partition nobody holds first, so once the writes are held every writer holds batches of its
+    # own partitions: six or more of the nine are in flight, and whichever partitions the second
+    # member takes (four or five), some of them are in flight.
+    env = {**sink_env, "SINK_BATCH_MAX_MESSAGES": "250", "SINK_WRITERS": "6"}
     with ServiceProcess(["sink"], env) as first:
         wait_for_rows(2000)
         with psycopg.connect(pg_settings.conninfo()) as locker:
@@ -56,9 +58,9 @@ def test_rebalance_with_batches_in_flight_loses_and_duplicates_nothing(
                 )
             )
             wait_until(
-                lambda: first.metric("datastack_sink_batches_in_flight"),
+                lambda: first.metric("datastack_sink_partitions_in_flight"),
                 lambda v: v >= 6,
-                what="every writer holding two batches",
+                what="every writer holding batches of its own partitions",
             )
             written_before = total_rows(pg_settings)
             with ServiceProcess(["sink"], env) as second:
