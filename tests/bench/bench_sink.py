@@ -15,11 +15,13 @@ only ever slows a run down. Every round's rate and load average is printed too.
   comparison a busy machine distorts least.
 - copy_rows_per_s: the rows the sink wrote, COPY'd again by the same client library into a table of
   the same shape on the same server: the ceiling; sink_vs_copy_ratio = sink / copy.
-- e2e_latency_p50/p99_ms: produce -> row visible (a poller sees the commit), at OFFERED_RATE msg/s.
+- e2e_latency_p50/p99_ms: produce -> row visible (a poller sees the commit), at OFFERED_RATE msg/s
+  for LATENCY_SECONDS, after WARMUP_SECONDS of the same load that are not measured.
 - sink_peak_rss_mb / sink_peak_pss_mb: the sink's process tree (the consumer and its writer
   processes), summed, sampled during the drain; PSS counts the pages they share once.
 
-    python -m tests.bench sink   # BENCH_SINK_BACKLOG, BENCH_SINK_ROUNDS, BENCH_SINK_RATE, BENCH_PEER=0
+    python -m tests.bench sink   # BENCH_SINK_BACKLOG, BENCH_SINK_ROUNDS, BENCH_SINK_RATE,
+                                 # BENCH_SINK_LATENCY_S, BENCH_SINK_WARMUP_S, BENCH_PEER=0
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from tests.support.wait import wait_until
 BACKLOG = int(os.environ.get("BENCH_SINK_BACKLOG", "1000000"))
 OFFERED_RATE = int(os.environ.get("BENCH_SINK_RATE", "2000"))
 LATENCY_SECONDS = int(os.environ.get("BENCH_SINK_LATENCY_S", "20"))
+WARMUP_SECONDS = int(os.environ.get("BENCH_SINK_WARMUP_S", "10"))
 WITH_PEER = os.environ.get("BENCH_PEER", "1") != "0"
 ROUNDS = int(os.environ.get("BENCH_SINK_ROUNDS", "2"))
 PEER_TOPIC = f"{STREAM.base_topic}.connect"
@@ -233,17 +236,25 @@ def _latency(infra: LocalInfra) -> Iterator[Metric]:
         env = service_env(kafka, pg, SINK_GROUP_ID=f"bench-{uuid.uuid4().hex[:6]}", LOG_LEVEL="WARNING")
         offered = list(records(OFFERED_RATE * LATENCY_SECONDS, start=10))  # built before the clock runs
         with ServiceProcess(["sink"], env) as sink:
-            # Warm up: the group has joined and the first batch is written.
+            # Warm up: the group has joined and the first batch is written; then WARMUP_SECONDS of
+            # the same load, not measured. A broker just started serves its first seconds slowly
+            # (measured right after `infra up`: p99 1,094 ms, then 519 ms on the next run).
             warm = Producer(kafka.client_config())
             for record in records(3):
                 warm.produce(STREAM.topic(kafka.topic_namespace), key=record.key, value=record.envelope)
             warm.flush(30)
             wait_until(lambda: _rows(pg), lambda c: c >= 3, timeout=60, interval=0.05, what="warm-up")
+            warmup = list(records(OFFERED_RATE * WARMUP_SECONDS, start=10 + len(offered)))
+            _produce_at_rate(kafka, warmup, OFFERED_RATE)
+            base = 3 + len(warmup)
+            wait_until(
+                lambda: _rows(pg), lambda c: c >= base, timeout=120, interval=0.05, what="warm-up load"
+            )
             # The poller runs in its own process: in a thread it would compete with the paced
             # producer for the GIL and report its own delays as the sink's.
             ctx = mp.get_context("spawn")
             results, child = ctx.Pipe(duplex=False)
-            poller = ctx.Process(target=_poll_visible, args=(pg, len(offered) + 3, child), daemon=True)
+            poller = ctx.Process(target=_poll_visible, args=(pg, len(offered) + base, child), daemon=True)
             poller.start()
             assert results.recv() == "polling"
             sent = _produce_at_rate(kafka, offered, OFFERED_RATE)
@@ -254,6 +265,7 @@ def _latency(infra: LocalInfra) -> Iterator[Metric]:
     assert set(sent) <= set(seen), "every offered record became a visible row"
     lat = sorted((seen[k] - sent[k]) * 1000 for k in sent)
     yield "e2e_offered_rate_msgs_per_s", float(OFFERED_RATE)
+    yield "e2e_warmup_s", WARMUP_SECONDS
     yield "e2e_latency_p50_ms", statistics.median(lat)
     yield "e2e_latency_p99_ms", lat[int(len(lat) * 0.99) - 1]
 
