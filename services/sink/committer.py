@@ -130,6 +130,12 @@ class InFlight:
     offsets: dict[tuple[str, int], int]
     """Next offset to consume per (topic, partition): stored once the batch is committed."""
 
+    @classmethod
+    def of(cls, lane: int, chunks: list[Chunk]) -> InFlight:
+        """A batch of these chunks, handed to this lane."""
+        offsets = {(c.topic, c.partition): c.offsets[-1] + 1 for c in chunks}
+        return cls(lane, sum(len(c) for c in chunks), offsets)
+
 
 @dataclass
 class _LaneHandle:
@@ -212,8 +218,7 @@ class Committer:
         handle = self._lanes[lane]
         handle.inbox.send(Batch(self._next_id, chunks))
         handle.outstanding.append(self._next_id)
-        offsets = {(c.topic, c.partition): c.offsets[-1] + 1 for c in chunks}
-        self.in_flight[self._next_id] = InFlight(lane, sum(len(c) for c in chunks), offsets)
+        self.in_flight[self._next_id] = InFlight.of(lane, chunks)
         m.IN_FLIGHT.set(len(self.in_flight))
 
     def poll(self, timeout: float) -> list[tuple[InFlight, bool]]:

@@ -248,7 +248,7 @@ class Sink:
                 self.pinned[tp] = lane
                 self.in_flight_batches[tp] += 1
             self.committer.submit(lane, chunks)
-        m.PARTITIONS_IN_FLIGHT.set(len(self.pinned))
+            m.PARTITIONS_IN_FLIGHT.set(len(self.pinned))
 
     def _next_batch(self, limit: int, window: float, final: bool) -> tuple[int, list[TP]] | None:
         """The lane for the next batch and its candidate partitions in order, or None."""

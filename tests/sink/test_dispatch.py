@@ -44,8 +44,7 @@ class _Lanes:
         self._next += 1
         self.handed[lane].append(chunks)
         self.outstanding[lane].append(self._next)
-        offsets = {(c.topic, c.partition): c.offsets[-1] + 1 for c in chunks}
-        self.in_flight[self._next] = InFlight(lane, sum(map(len, chunks)), offsets)
+        self.in_flight[self._next] = InFlight.of(lane, chunks)
 
     def commit_oldest(self, lane: int) -> list[tuple[InFlight, bool]]:
         """The lane commits its oldest batch (lanes commit in the order they were handed)."""
